@@ -1,0 +1,375 @@
+"""Data sources: CSV, Parquet, JSON Lines and SQL, read as a stream of Arrow batches."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from loopml.errors import DataError
+from loopml.spec import DataSource
+
+BATCH_ROWS = 65_536
+_CSV_BLOCK = 8 << 20
+_SNIFF_BYTES = 256 << 10
+_NULLS = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "#N/A", "-NaN", "-nan"]
+_CONVERSION = re.compile(r"In CSV column #(\d+): .*CSV conversion error")
+
+
+@dataclass
+class TableSource:
+    """A readable table: where it is, how to read it, and its Arrow schema."""
+
+    spec: DataSource
+    root: Path
+    description: str
+    _csv_options: dict[str, Any] = field(default_factory=dict)
+    _forced_strings: set[str] = field(default_factory=set)
+
+    @property
+    def kind(self) -> str:
+        """csv, parquet, jsonl or sql."""
+        return self.spec.kind
+
+    @property
+    def path(self) -> Path | None:
+        """The resolved file path (None for SQL)."""
+        return _resolve(self.spec.path, self.root) if self.spec.path else None
+
+    def lineage(self) -> dict[str, Any]:
+        """What to record about the source in a dataset version."""
+        info: dict[str, Any] = {"kind": self.kind, "description": self.description}
+        if self.path is not None:
+            info["path"] = str(self.path)
+        if self.kind == "csv":
+            info.update(self._csv_options)
+        if self.kind == "sql":
+            info.update(url=_redact(self.spec.url or ""), table=self.spec.table,
+                        query=self.spec.query)
+        return info
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """Yield the table as Arrow record batches, all with one schema."""
+        reader = {
+            "csv": self._csv_batches,
+            "parquet": self._parquet_batches,
+            "jsonl": self._jsonl_batches,
+            "sql": self._sql_batches,
+        }[self.kind]
+        yield from reader()
+
+    # CSV --------------------------------------------------------------------------------
+    def _open_csv(self) -> pacsv.CSVStreamingReader:
+        opts = self._csv_options
+        column_types = {name: pa.string() for name in self._forced_strings}
+        try:
+            return pacsv.open_csv(
+                self.path,
+                read_options=pacsv.ReadOptions(encoding=opts["encoding"], block_size=_CSV_BLOCK),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=opts["delimiter"], newlines_in_values=True
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    null_values=_NULLS, strings_can_be_null=True, column_types=column_types
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            raise self._csv_error(exc) from exc
+
+    def _csv_batches(self) -> Iterator[pa.RecordBatch]:
+        # pyarrow infers column types from the first block; a later block that does not
+        # fit (e.g. text in a numeric column) restarts the read with that column as text.
+        while True:
+            reader = self._open_csv()
+            emitted = 0
+            try:
+                for batch in reader:
+                    emitted += batch.num_rows
+                    yield batch
+                return
+            except pa.ArrowInvalid as exc:
+                match = _CONVERSION.search(str(exc))
+                if match is None:
+                    raise self._csv_error(exc) from exc
+                name = reader.schema.names[int(match[1])]
+                if emitted:
+                    # Batches already went out with the old type: the caller must restart.
+                    self._forced_strings.add(name)
+                    raise _SchemaChanged(name) from exc
+                self._forced_strings.add(name)
+
+    def _csv_error(self, exc: Exception) -> DataError:
+        text = str(exc)
+        if "Expected" in text and "columns" in text:
+            row = _find_ragged_row(self.path, self._csv_options)
+            where = f" at line {row[0]}" if row else ""
+            detail = f" (expected {row[1]} fields, found {row[2]})" if row else ""
+            return DataError(
+                f"{self.path}{where} has a different number of fields than the header{detail}; "
+                "fix that row or set `data.delimiter` in loopml.yaml"
+            )
+        if "Empty CSV file" in text:
+            return DataError(f"{self.path} is empty; give a file with a header row and data rows")
+        return DataError(f"{self.path} cannot be read as CSV: {text.splitlines()[0]}")
+
+    # Parquet / JSON Lines / SQL ---------------------------------------------------------
+    def _parquet_batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            parquet = pq.ParquetFile(self.path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(f"{self.path} is not a readable Parquet file: {exc}") from exc
+        yield from parquet.iter_batches(batch_size=BATCH_ROWS)
+
+    def _jsonl_batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            reader = pajson.open_json(
+                self.path, read_options=pajson.ReadOptions(block_size=_CSV_BLOCK)
+            )
+            yield from reader
+        except pa.ArrowInvalid as exc:
+            line = _find_bad_json_line(self.path)
+            where = f" at line {line}" if line else ""
+            raise DataError(
+                f"{self.path}{where} is not valid JSON Lines (one JSON object per line): "
+                f"{str(exc).splitlines()[0]}"
+            ) from exc
+
+    def _sql_batches(self) -> Iterator[pa.RecordBatch]:
+        import pandas as pd
+        import sqlalchemy as sa
+
+        engine = _sql_engine(self.spec.url or "")
+        query = self.spec.query or sa.select(sa.text("*")).select_from(sa.table(self.spec.table))
+        schema: pa.Schema | None = None
+        try:
+            with engine.connect() as conn:
+                for chunk in pd.read_sql(query, conn, chunksize=BATCH_ROWS):
+                    table = pa.Table.from_pandas(chunk, preserve_index=False)
+                    if schema is None:
+                        schema = pa.schema(
+                            [pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type)
+                             for f in table.schema]
+                        )
+                    yield from _unify(table, schema).to_batches()
+        except sa.exc.SQLAlchemyError as exc:
+            raise DataError(
+                f"SQL source {self.description} failed: {str(exc.orig or exc).splitlines()[0]}; "
+                "check `data.table` / `data.query` in loopml.yaml"
+            ) from exc
+        finally:
+            engine.dispose()
+
+
+class _SchemaChanged(Exception):
+    """A CSV column turned out to need a wider type after batches were emitted."""
+
+    def __init__(self, column: str) -> None:
+        super().__init__(column)
+        self.column = column
+
+
+def iter_batches(source: TableSource) -> Iterator[pa.RecordBatch]:
+    """All batches of a source, restarting when a CSV column must be re-read as text."""
+    while True:
+        try:
+            yield from source.batches()
+            return
+        except _SchemaChanged:
+            continue
+
+
+def open_source(spec: DataSource, root: Path) -> TableSource:
+    """Check that the source exists and looks like a table; sniff CSV dialect and encoding."""
+    if spec.kind == "sql":
+        url = spec.url or ""
+        engine = _sql_engine(url)
+        what = f"query {spec.query!r}" if spec.query else f"table {spec.table!r}"
+        source = TableSource(spec, root, f"{what} at {_redact(url)}")
+        _check_sql(engine, source)
+        return source
+    path = _resolve(spec.path or "", root)
+    if not path.exists():
+        raise DataError(f"data file {path} does not exist; check `data.path` in loopml.yaml")
+    if path.is_dir():
+        raise DataError(f"data path {path} is a folder; point `data.path` at a file")
+    if path.stat().st_size == 0:
+        raise DataError(f"data file {path} is empty; give a file with a header row and data rows")
+    source = TableSource(spec, root, str(path))
+    if spec.kind == "csv":
+        source._csv_options = _sniff_csv(path, spec)
+    elif spec.kind == "parquet":
+        with open(path, "rb") as handle:
+            if handle.read(4) != b"PAR1":
+                raise DataError(
+                    f"{path} is not a Parquet file (no PAR1 header); "
+                    "set `data.format` to match the file"
+                )
+    return source
+
+
+def _sniff_csv(path: Path, spec: DataSource) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataError(
+            f"{path} looks like a binary file, not a table; set `data.format` if it is Parquet"
+        )
+    encoding = spec.encoding or _sniff_encoding(head)
+    try:
+        text = head.decode(encoding, errors="strict" if len(head) < _SNIFF_BYTES else "ignore")
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise DataError(
+            f"{path} cannot be decoded as {encoding}; set `data.encoding` in loopml.yaml"
+        ) from exc
+    text = text.lstrip("\ufeff")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"data file {path} has no rows; give a header row and data rows")
+    delimiter = spec.delimiter or _sniff_delimiter(lines[:50])
+    header = next(csv.reader([lines[0]], delimiter=delimiter))
+    if len(lines) < 2:
+        raise DataError(f"{path} has a header but no data rows; add data rows")
+    if len(header) < 2:
+        raise DataError(
+            f"{path} has a single column after splitting on {delimiter!r}; it is not a table, "
+            "or set `data.delimiter` in loopml.yaml"
+        )
+    dupes = sorted({name for name in header if header.count(name) > 1})
+    if dupes:
+        raise DataError(f"{path} has repeated column names {dupes}; rename them so each is unique")
+    if any(not name.strip() for name in header):
+        position = [i + 1 for i, name in enumerate(header) if not name.strip()][0]
+        raise DataError(f"{path}: header column {position} has no name; name every column")
+    return {"delimiter": delimiter, "encoding": encoding}
+
+
+def _sniff_encoding(head: bytes) -> str:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 4:  # a multi-byte character cut by the sample's end
+            return "utf-8"
+        return "cp1252" if _decodes(head, "cp1252") else "latin-1"
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _sniff_delimiter(lines: list[str]) -> str:
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
+    except csv.Error:
+        counts = {d: lines[0].count(d) for d in ",;\t|"}
+        return max(counts, key=counts.get) if max(counts.values()) else ","
+
+
+def _find_ragged_row(path: Path | None, options: dict[str, Any]) -> tuple[int, int, int] | None:
+    if path is None:
+        return None
+    with open(path, encoding=options.get("encoding", "utf-8"), errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=options.get("delimiter", ","))
+        width = None
+        for row in reader:
+            if not row:
+                continue
+            if width is None:
+                width = len(row)
+            elif len(row) != width:
+                return reader.line_num, width, len(row)
+    return None
+
+
+def _find_bad_json_line(path: Path | None) -> int | None:
+    import json
+
+    if path is None:
+        return None
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                if not isinstance(json.loads(line), dict):
+                    return number
+            except ValueError:
+                return number
+    return None
+
+
+def _sql_engine(url: str) -> Any:
+    import sqlalchemy as sa
+
+    try:
+        return sa.create_engine(url)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError, ValueError) as exc:
+        raise DataError(
+            f"`data.url` {_redact(url)!r} is not a usable SQLAlchemy URL ({exc}); "
+            "write it like sqlite:///path/to/file.db or postgresql://user@host/db"
+        ) from exc
+
+
+def _check_sql(engine: Any, source: TableSource) -> None:
+    import sqlalchemy as sa
+
+    spec = source.spec
+    try:
+        with engine.connect() as conn:
+            if spec.table is not None:
+                if not sa.inspect(conn).has_table(spec.table):
+                    names = sa.inspect(conn).get_table_names()
+                    raise DataError(
+                        f"table {spec.table!r} does not exist at {_redact(spec.url or '')}; "
+                        f"tables there: {', '.join(names) or 'none'}"
+                    )
+            else:
+                conn.execute(sa.text(f"SELECT * FROM ({spec.query}) AS q LIMIT 0"))
+    except sa.exc.SQLAlchemyError as exc:
+        raise DataError(
+            f"SQL source {source.description} failed: "
+            f"{str(getattr(exc, 'orig', None) or exc).splitlines()[0]}"
+        ) from exc
+    finally:
+        engine.dispose()
+
+
+def _unify(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    if table.schema.equals(schema):
+        return table
+    columns = []
+    for name, target in zip(schema.names, schema.types, strict=True):
+        try:
+            columns.append(table.column(name).cast(target))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise DataError(
+                f"SQL column {name!r} changes type from {target} to {table.column(name).type} "
+                "part-way through the result; CAST it to one type in `data.query`"
+            ) from exc
+    return pa.table(columns, names=schema.names)
+
+
+def _resolve(path: str, root: Path) -> Path:
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else (root / candidate)
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)

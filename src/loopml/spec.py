@@ -1,0 +1,296 @@
+"""ProjectSpec: the task definition read from `loopml.yaml`, validated key by key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from loopml.errors import SpecError
+
+SPEC_FILE = "loopml.yaml"
+
+Task = Literal["binary", "multiclass", "regression"]
+Role = Literal["numeric", "categorical", "boolean", "datetime", "text", "identifier", "constant"]
+ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
+TASKS: tuple[str, ...] = Task.__args__  # type: ignore[attr-defined]
+
+# Metric name -> (tasks it applies to, True when higher is better).
+METRICS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "roc_auc": (("binary", "multiclass"), True),
+    "pr_auc": (("binary",), True),
+    "log_loss": (("binary", "multiclass"), False),
+    "brier": (("binary",), False),
+    "accuracy": (("binary", "multiclass"), True),
+    "balanced_accuracy": (("binary", "multiclass"), True),
+    "precision": (("binary",), True),
+    "recall": (("binary",), True),
+    "f1": (("binary",), True),
+    "f1_macro": (("multiclass",), True),
+    "f1_weighted": (("multiclass",), True),
+    "rmse": (("regression",), False),
+    "mae": (("regression",), False),
+    "mape": (("regression",), False),
+    "r2": (("regression",), True),
+}
+# Goals may also name service-level figures, checked once a model is served.
+SERVICE_METRICS: dict[str, bool] = {
+    "p50_latency_ms": False,
+    "p99_latency_ms": False,
+    "throughput_rps": True,
+    "error_rate": False,
+}
+DEFAULT_METRIC: dict[str, str] = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
+
+_GOAL = re.compile(r"^\s*([a-z0-9_]+)\s*(>=|<=|>|<)\s*(-?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataSource(_Section):
+    """Where the table comes from: a file (CSV, Parquet, JSON Lines) or a SQL query."""
+
+    path: str | None = None
+    format: Literal["auto", "csv", "parquet", "jsonl", "sql"] = "auto"
+    delimiter: str | None = None
+    encoding: str | None = None
+    url: str | None = None
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSource:
+        if self.path is None and self.url is None:
+            raise ValueError("give either `data.path` (a file) or `data.url` (an SQLAlchemy URL)")
+        if self.path is not None and self.url is not None:
+            raise ValueError("give `data.path` or `data.url`, not both")
+        if self.url is not None and (self.table is None) == (self.query is None):
+            raise ValueError("with `data.url`, give exactly one of `data.table` or `data.query`")
+        if self.delimiter is not None and len(self.delimiter) != 1:
+            raise ValueError(f"`data.delimiter` must be one character, got {self.delimiter!r}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The source format, resolved from `format` or the file extension."""
+        if self.url is not None:
+            return "sql"
+        if self.format != "auto":
+            return self.format
+        suffix = "".join(Path(self.path or "").suffixes[-2:]).lower()
+        for ext, kind in ((".parquet", "parquet"), (".pq", "parquet"), (".jsonl", "jsonl"),
+                          (".ndjson", "jsonl"), (".json", "jsonl")):
+            if suffix.endswith(ext):
+                return kind
+        return "csv"
+
+
+class Goal(_Section):
+    """A KPI goal such as `roc_auc >= 0.85`, checked when a model is evaluated or served."""
+
+    metric: str
+    op: Literal[">=", "<=", ">", "<"]
+    value: float
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+    def met_by(self, observed: float) -> bool:
+        """True when `observed` satisfies the goal."""
+        return {
+            ">=": observed >= self.value,
+            "<=": observed <= self.value,
+            ">": observed > self.value,
+            "<": observed < self.value,
+        }[self.op]
+
+
+class Cleaning(_Section):
+    """Cleaning actions applied reproducibly before the data is split."""
+
+    drop_duplicate_rows: bool = True
+    drop_missing_target: bool = True
+    drop_constant_columns: bool = True
+    drop_identifier_columns: bool = True
+    drop_leaking_columns: bool = False
+    drop_columns: list[str] = Field(default_factory=list)
+
+
+class Checks(_Section):
+    """Thresholds of the data quality checks."""
+
+    high_missing_rate: Annotated[float, Field(gt=0, le=1)] = 0.5
+    near_constant_share: Annotated[float, Field(gt=0.5, le=1)] = 0.99
+    high_cardinality: Annotated[int, Field(ge=2)] = 100
+    identifier_unique_share: Annotated[float, Field(gt=0.5, le=1)] = 0.95
+    outlier_share: Annotated[float, Field(gt=0, le=1)] = 0.01
+    imbalance_ratio: Annotated[float, Field(gt=1)] = 10.0
+    leakage_score: Annotated[float, Field(gt=0.5, le=1)] = 0.98
+    sample_rows: Annotated[int, Field(ge=1000)] = 200_000
+
+
+class Split(_Section):
+    """How the dataset is cut into train / validation / test."""
+
+    strategy: Literal["auto", "random", "stratified", "group", "time"] = "auto"
+    test_size: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    valid_size: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    group_column: str | None = None
+    time_column: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Split:
+        if self.test_size + self.valid_size >= 1:
+            raise ValueError(
+                f"`split.test_size` + `split.valid_size` is {self.test_size + self.valid_size:g};"
+                " it must be below 1 to leave rows for training"
+            )
+        if self.strategy == "group" and not self.group_column:
+            raise ValueError("`split.strategy: group` needs `split.group_column`")
+        if self.strategy == "time" and not self.time_column:
+            raise ValueError("`split.strategy: time` needs `split.time_column`")
+        return self
+
+
+class StoreConfig(_Section):
+    """Where metadata and artifacts live; paths are relative to the project folder."""
+
+    metadata: str = "sqlite:///.loopml/metadata.db"
+    artifacts: str = ".loopml/artifacts"
+
+
+class ProjectSpec(_Section):
+    """The whole task definition: one `loopml.yaml`."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][\w.-]*$")]
+    data: DataSource
+    target: Annotated[str, Field(min_length=1)]
+    task: Task
+    metric: str | None = None
+    goals: list[Goal] = Field(default_factory=list)
+    columns: dict[str, Role] = Field(default_factory=dict)
+    cleaning: Cleaning = Field(default_factory=Cleaning)
+    checks: Checks = Field(default_factory=Checks)
+    split: Split = Field(default_factory=Split)
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42
+    store: StoreConfig = Field(default_factory=StoreConfig)
+
+    @field_validator("goals", mode="before")
+    @classmethod
+    def _parse_goals(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [parse_goal(item) if isinstance(item, str) else item for item in value]
+
+    @model_validator(mode="after")
+    def _metric_fits_task(self) -> ProjectSpec:
+        if self.metric is None:
+            object.__setattr__(self, "metric", DEFAULT_METRIC[self.task])
+        allowed = [m for m, (tasks, _) in METRICS.items() if self.task in tasks]
+        if self.metric not in allowed:
+            raise ValueError(
+                f"`metric: {self.metric}` does not fit task {self.task}; "
+                f"choose one of {', '.join(allowed)}"
+            )
+        for goal in self.goals:
+            if goal.metric not in allowed and goal.metric not in SERVICE_METRICS:
+                raise ValueError(
+                    f"goal `{goal}` names an unknown metric for task {self.task}; "
+                    f"choose one of {', '.join(allowed + list(SERVICE_METRICS))}"
+                )
+        if self.target in self.columns:
+            raise ValueError(f"`columns` sets a role for the target `{self.target}`; remove it")
+        if self.target in self.cleaning.drop_columns:
+            raise ValueError(f"`cleaning.drop_columns` lists the target `{self.target}`; remove it")
+        return self
+
+    @property
+    def primary_metric(self) -> str:
+        """The metric model selection optimizes."""
+        return self.metric or DEFAULT_METRIC[self.task]
+
+    def fingerprint(self) -> str:
+        """sha256 of the spec's canonical JSON: the same settings give the same hash."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_goal(text: str) -> dict[str, Any]:
+    """Parse `"roc_auc >= 0.85"` into a goal mapping."""
+    match = _GOAL.match(text)
+    if not match:
+        raise ValueError(
+            f"goal {text!r} is not of the form `metric >= number` (operators: >=, <=, >, <)"
+        )
+    return {"metric": match[1], "op": match[2], "value": float(match[3])}
+
+
+def load_spec(path: str | Path = SPEC_FILE) -> ProjectSpec:
+    """Read and validate a `loopml.yaml`; every problem raises a SpecError naming the key."""
+    path = Path(path)
+    if not path.exists():
+        raise SpecError(
+            f"{path} not found; run `loopml init --data FILE --target COLUMN` to create it"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise SpecError(f"{path} is not valid YAML{line}; fix the syntax and try again") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path} must hold a mapping of keys (name, data, target, task, ...)")
+    return validate_spec(raw, source=str(path))
+
+
+def validate_spec(raw: dict[str, Any], *, source: str = SPEC_FILE) -> ProjectSpec:
+    """Validate a mapping as a ProjectSpec, turning pydantic errors into one sentence."""
+    try:
+        return ProjectSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(f"{source}: {_describe(exc.errors()[0], raw)}") from exc
+
+
+def _describe(error: dict[str, Any], raw: dict[str, Any]) -> str:
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(loc)
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        section = _model_at(loc[:-1])
+        allowed = ", ".join(section.model_fields) if section else ""
+        where = f" in `{'.'.join(loc[:-1])}`" if len(loc) > 1 else ""
+        return f"unknown key `{loc[-1]}`{where}; allowed keys: {allowed}"
+    if kind == "missing":
+        return f"missing required key `{key}`; add it (see docs/reference/spec.md)"
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"key `{key}` has value {value!r}; allowed values: {expected}"
+    if kind == "value_error":
+        message = str(error.get("ctx", {}).get("error", error["msg"]))
+        return message if not key else f"key `{key}`: {message}"
+    return f"key `{key}` has value {value!r}: {error['msg'].lower()}"
+
+
+def _model_at(loc: list[str]) -> type[BaseModel] | None:
+    model: type[BaseModel] = ProjectSpec
+    for part in loc:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def spec_path_for(project: str | Path | None) -> Path:
+    """Resolve a project argument (a folder or a yaml file, default: cwd) to its spec file."""
+    path = Path(project) if project is not None else Path.cwd()
+    return path / SPEC_FILE if path.is_dir() else path

@@ -1,0 +1,246 @@
+"""Metadata store: SQLAlchemy tables for datasets, profiles and splits, with migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from loopml.errors import NotFoundError, StoreError
+
+metadata = sa.MetaData()
+
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.String(32), nullable=False),
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # raw | cleaned
+    sa.Column("parent_version", sa.String(64), sa.ForeignKey("datasets.version"), nullable=True),
+    sa.Column("source", sa.JSON, nullable=False),
+    sa.Column("operations", sa.JSON, nullable=False),
+    sa.Column("operations_hash", sa.String(64), nullable=True),
+    sa.Column("n_rows", sa.BigInteger, nullable=False),
+    sa.Column("n_columns", sa.Integer, nullable=False),
+    sa.Column("columns", sa.JSON, nullable=False),
+    sa.Column("artifact_sha256", sa.String(64), nullable=False),
+    sa.Column("artifact_path", sa.String(255), nullable=False),
+    sa.Column("artifact_size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+
+profiles = sa.Table(
+    "profiles",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dataset_version", sa.String(64), sa.ForeignKey("datasets.version"), nullable=False),
+    sa.Column("summary", sa.JSON, nullable=False),
+    sa.Column("findings", sa.JSON, nullable=False),
+    sa.Column("report_sha256", sa.String(64), nullable=True),
+    sa.Column("report_path", sa.String(255), nullable=True),
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+
+splits = sa.Table(
+    "splits",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("dataset_version", sa.String(64), sa.ForeignKey("datasets.version"), nullable=False),
+    sa.Column("strategy", sa.String(16), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("counts", sa.JSON, nullable=False),
+    sa.Column("artifact_sha256", sa.String(64), nullable=False),
+    sa.Column("artifact_path", sa.String(255), nullable=False),
+    sa.Column("artifact_size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+
+test_access = sa.Table(
+    "test_access",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("split_id", sa.String(64), sa.ForeignKey("splits.id"), nullable=False),
+    sa.Column("purpose", sa.String(255), nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+)
+
+
+def _migration_1(conn: Connection) -> None:
+    for table in (datasets, profiles, splits, test_access):
+        table.create(conn)
+    sa.Index("ix_datasets_parent", datasets.c.parent_version).create(conn)
+    sa.Index("ix_splits_dataset", splits.c.dataset_version).create(conn)
+
+
+# Append-only: migration N brings a store from schema N-1 to N. Never edit a published one.
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def utcnow() -> str:
+    """The current UTC time as ISO-8601 with microseconds (sorts as text)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+    try:
+        engine = sa.create_engine(url)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise StoreError(f"store.metadata URL {url!r} is not usable: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    return engine
+
+
+class MetadataStore:
+    """Typed access to the metadata tables; opening it applies pending migrations."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        try:
+            with self.engine.begin() as conn:
+                schema_migrations.create(conn, checkfirst=True)
+                current = conn.execute(sa.select(sa.func.max(schema_migrations.c.version))).scalar()
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot open the metadata store {self.url}: {exc.orig}") from exc
+        current = current or 0
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"the metadata store {self.url} has schema {current}, newer than this loopml "
+                f"knows ({SCHEMA_VERSION}); upgrade loopml"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self.engine.begin() as conn:
+                MIGRATIONS[version - 1](conn)
+                conn.execute(schema_migrations.insert().values(version=version, applied_at=utcnow()))
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.engine.dispose()
+
+    # datasets -------------------------------------------------------------------------
+    def add_dataset(self, row: dict[str, Any]) -> None:
+        """Record a dataset version (idempotent: an existing version is left as it is)."""
+        with self.engine.begin() as conn:
+            exists = conn.execute(
+                sa.select(datasets.c.version).where(datasets.c.version == row["version"])
+            ).first()
+            if exists is None:
+                conn.execute(datasets.insert().values(created_at=utcnow(), **row))
+
+    def dataset(self, ref: str) -> dict[str, Any]:
+        """A dataset version by full id, unique prefix (≥ 6 characters), or `latest`."""
+        return self._by_ref(datasets, datasets.c.version, ref, "dataset version", "loopml data list")
+
+    def datasets(self) -> list[dict[str, Any]]:
+        """All dataset versions, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(datasets).order_by(datasets.c.created_at.desc()))
+            return [dict(r._mapping) for r in rows]
+
+    def cleaned_child(self, parent: str, operations_hash: str) -> dict[str, Any] | None:
+        """The cleaned version already made from `parent` with the same cleaning, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(datasets)
+                .where(datasets.c.parent_version == parent)
+                .where(datasets.c.operations_hash == operations_hash)
+                .order_by(datasets.c.created_at.desc())
+            ).first()
+            return dict(row._mapping) if row else None
+
+    # profiles ---------------------------------------------------------------------------
+    def add_profile(self, row: dict[str, Any]) -> int:
+        """Record a profile of a dataset version; returns its id."""
+        with self.engine.begin() as conn:
+            result = conn.execute(profiles.insert().values(created_at=utcnow(), **row))
+            return int(result.inserted_primary_key[0])
+
+    def latest_profile(self, dataset_version: str) -> dict[str, Any] | None:
+        """The newest profile of a dataset version."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(profiles)
+                .where(profiles.c.dataset_version == dataset_version)
+                .order_by(profiles.c.id.desc())
+            ).first()
+            return dict(row._mapping) if row else None
+
+    # splits -----------------------------------------------------------------------------
+    def add_split(self, row: dict[str, Any]) -> None:
+        """Record a split (idempotent by id)."""
+        with self.engine.begin() as conn:
+            exists = conn.execute(sa.select(splits.c.id).where(splits.c.id == row["id"])).first()
+            if exists is None:
+                conn.execute(splits.insert().values(created_at=utcnow(), **row))
+
+    def split(self, ref: str) -> dict[str, Any]:
+        """A split by id, unique prefix, or `latest`."""
+        return self._by_ref(splits, splits.c.id, ref, "split", "loopml split --list")
+
+    def splits(self, dataset_version: str | None = None) -> list[dict[str, Any]]:
+        """Splits, newest first, optionally of one dataset version."""
+        query = sa.select(splits).order_by(splits.c.created_at.desc())
+        if dataset_version is not None:
+            query = query.where(splits.c.dataset_version == dataset_version)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def add_test_access(self, split_id: str, purpose: str) -> None:
+        """Log that the sealed test part of a split was opened, and why."""
+        with self.engine.begin() as conn:
+            conn.execute(test_access.insert().values(split_id=split_id, purpose=purpose, at=utcnow()))
+
+    def test_accesses(self, split_id: str) -> list[dict[str, Any]]:
+        """Every recorded opening of a split's test part."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(test_access).where(test_access.c.split_id == split_id)
+                .order_by(test_access.c.id)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    # helpers ----------------------------------------------------------------------------
+    def _by_ref(
+        self, table: sa.Table, key: sa.Column, ref: str, what: str, hint: str
+    ) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            if ref == "latest":
+                rows = conn.execute(sa.select(table).order_by(table.c.created_at.desc()).limit(1))
+            else:
+                if len(ref) < 6 or not all(c in "0123456789abcdef" for c in ref.lower()):
+                    raise NotFoundError(
+                        f"{what} {ref!r} is not a valid reference; give at least 6 hex "
+                        f"characters of an id or `latest` (see `{hint}`)"
+                    )
+                rows = conn.execute(sa.select(table).where(key.like(f"{ref.lower()}%")).limit(2))
+            found = [dict(r._mapping) for r in rows]
+        if not found:
+            raise NotFoundError(f"no {what} matches {ref!r}; see `{hint}` for what exists")
+        if len(found) > 1:
+            raise NotFoundError(f"{what} prefix {ref!r} is ambiguous; give more characters")
+        return found[0]
