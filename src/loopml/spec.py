@@ -45,7 +45,11 @@ SERVICE_METRICS: dict[str, bool] = {
     "throughput_rps": True,
     "error_rate": False,
 }
-DEFAULT_METRIC: dict[str, str] = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
+DEFAULT_METRIC: dict[str, str] = {
+    "binary": "roc_auc",
+    "multiclass": "log_loss",
+    "regression": "rmse",
+}
 
 _GOAL = re.compile(r"^\s*([a-z0-9_]+)\s*(>=|<=|>|<)\s*(-?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$")
 
@@ -85,8 +89,13 @@ class DataSource(_Section):
         if self.format != "auto":
             return self.format
         suffix = "".join(Path(self.path or "").suffixes[-2:]).lower()
-        for ext, kind in ((".parquet", "parquet"), (".pq", "parquet"), (".jsonl", "jsonl"),
-                          (".ndjson", "jsonl"), (".json", "jsonl")):
+        for ext, kind in (
+            (".parquet", "parquet"),
+            (".pq", "parquet"),
+            (".jsonl", "jsonl"),
+            (".ndjson", "jsonl"),
+            (".json", "jsonl"),
+        ):
             if suffix.endswith(ext):
                 return kind
         return "csv"

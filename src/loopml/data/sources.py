@@ -53,8 +53,9 @@ class TableSource:
         if self.kind == "csv":
             info.update(self._csv_options)
         if self.kind == "sql":
-            info.update(url=_redact(self.spec.url or ""), table=self.spec.table,
-                        query=self.spec.query)
+            info.update(
+                url=_redact(self.spec.url or ""), table=self.spec.table, query=self.spec.query
+            )
         return info
 
     def batches(self) -> Iterator[pa.RecordBatch]:
@@ -156,8 +157,12 @@ class TableSource:
                     table = pa.Table.from_pandas(chunk, preserve_index=False)
                     if schema is None:
                         schema = pa.schema(
-                            [pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type)
-                             for f in table.schema]
+                            [
+                                pa.field(
+                                    f.name, pa.string() if pa.types.is_null(f.type) else f.type
+                                )
+                                for f in table.schema
+                            ]
                         )
                     yield from _unify(table, schema).to_batches()
         except sa.exc.SQLAlchemyError as exc:
@@ -247,7 +252,7 @@ def _sniff_csv(path: Path, spec: DataSource) -> dict[str, Any]:
     if dupes:
         raise DataError(f"{path} has repeated column names {dupes}; rename them so each is unique")
     if any(not name.strip() for name in header):
-        position = [i + 1 for i, name in enumerate(header) if not name.strip()][0]
+        position = next(i + 1 for i, name in enumerate(header) if not name.strip())
         raise DataError(f"{path}: header column {position} has no name; name every column")
     return {"delimiter": delimiter, "encoding": encoding}
 

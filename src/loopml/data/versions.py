@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,12 @@ class DatasetVersion:
         """Column names in table order."""
         return [c["name"] for c in self.columns]
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-ready data."""
+        data = asdict(self)
+        data["artifact"] = asdict(self.artifact)
+        return data
+
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> DatasetVersion:
         """Build from a `datasets` table row."""
@@ -59,7 +66,9 @@ class DatasetVersion:
             n_rows=row["n_rows"],
             n_columns=row["n_columns"],
             columns=row["columns"],
-            artifact=ArtifactRef(row["artifact_sha256"], row["artifact_size"], row["artifact_path"]),
+            artifact=ArtifactRef(
+                row["artifact_sha256"], row["artifact_size"], row["artifact_path"]
+            ),
             created_at=row["created_at"],
         )
 
@@ -162,8 +171,9 @@ def _hash_array(array: pa.Array, parts: list[Any]) -> None:
     parts[0].update(valid.tobytes())
     dtype = array.type
     if pa.types.is_string(dtype):
-        offsets = np.frombuffer(array.buffers()[1], dtype=np.int32, count=n + 1,
-                                offset=array.offset * 4)
+        offsets = np.frombuffer(
+            array.buffers()[1], dtype=np.int32, count=n + 1, offset=array.offset * 4
+        )
         parts[1].update(np.diff(offsets).astype(np.int64).tobytes())
         data = array.buffers()[2]
         if data is not None and n:
@@ -173,8 +183,9 @@ def _hash_array(array: pa.Array, parts: list[Any]) -> None:
         values = np.asarray(array.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.uint8)
     else:
         width = dtype.bit_width // 8
-        raw = np.frombuffer(array.buffers()[1], dtype=f"<i{width}", count=n,
-                            offset=array.offset * width)
+        raw = np.frombuffer(
+            array.buffers()[1], dtype=f"<i{width}", count=n, offset=array.offset * width
+        )
         values = raw.copy() if array.null_count or pa.types.is_floating(dtype) else raw
         if array.null_count:
             values[~valid] = 0
@@ -184,18 +195,36 @@ def _hash_array(array: pa.Array, parts: list[Any]) -> None:
     parts[1].update(values.tobytes())
 
 
+def require_column(name: str, names: list[str], where: str, what: str = "column") -> None:
+    """Raise a DataError naming `name`, `where` and the closest match when it is absent."""
+    if name in names:
+        return
+    close = difflib.get_close_matches(name, names, n=1)
+    shown = ", ".join(names[:12]) + (f", … ({len(names)} in all)" if len(names) > 12 else "")
+    hint = f"; did you mean `{close[0]}`?" if close else f"; columns: {shown}"
+    raise DataError(f"{what} `{name}` is not in {where}{hint}")
+
+
 def snapshot(
     batches: Iterable[pa.RecordBatch],
     store: Store,
     *,
     on_rows: Callable[[int], None] | None = None,
+    target: str | None = None,
+    where: str = "the data",
 ) -> tuple[str, list[dict[str, Any]], int, ArtifactRef]:
-    """Hash batches and write them to one Parquet artifact; return (version, columns, rows, ref)."""
+    """Hash batches and write them to one Parquet artifact; return (version, columns, rows, ref).
+
+    With `target`, the column must exist and hold a value, or nothing is stored.
+    """
     iterator = iter(batches)
     first = next(iterator, None)
     if first is None:
-        raise DataError("the source returned no columns; it is not a table")
+        raise DataError(f"{where} returned no columns; it is not a table")
     schema = canonical_schema(first.schema)
+    if target is not None:
+        require_column(target, schema.names, where, "target column")
+    labelled = 0
     hasher = ContentHasher(schema)
     with store.artifacts.staging_path(".parquet") as staging:
         with pq.ParquetWriter(staging, schema, compression="zstd") as writer:
@@ -203,10 +232,18 @@ def snapshot(
                 canonical = canonicalize(batch, schema)
                 hasher.update(canonical)
                 writer.write_batch(canonical)
+                if target is not None:
+                    column = canonical.column(schema.get_field_index(target))
+                    labelled += len(column) - column.null_count
                 if on_rows is not None:
                     on_rows(canonical.num_rows)
         if hasher.rows == 0:
-            raise DataError("the table has a header but no data rows; add rows")
+            raise DataError(f"{where} has a header but no data rows; add rows")
+        if target is not None and labelled == 0:
+            raise DataError(
+                f"target column `{target}` in {where} has no values; fill it or choose "
+                "another target"
+            )
         ref = store.artifacts.put_file(staging, suffix=".parquet", move=True)
     columns = [
         {"name": f.name, "type": str(f.type), "digest": digest}
@@ -221,13 +258,26 @@ def _chain(first: pa.RecordBatch, rest: Iterable[pa.RecordBatch]) -> Iterable[pa
 
 
 def version_source(
-    source: TableSource, store: Store, *, on_rows: Callable[[int], None] | None = None
+    source: TableSource,
+    store: Store,
+    *,
+    on_rows: Callable[[int], None] | None = None,
+    target: str | None = None,
 ) -> DatasetVersion:
     """Stream a source into the store as a raw dataset version (same content, same version)."""
-    version, columns, rows, ref = snapshot(iter_batches(source), store, on_rows=on_rows)
+    version, columns, rows, ref = snapshot(
+        iter_batches(source), store, on_rows=on_rows, target=target, where=source.description
+    )
     return record_version(
-        store, version=version, kind="raw", parent=None, source=source.lineage(),
-        operations=[], columns=columns, rows=rows, ref=ref,
+        store,
+        version=version,
+        kind="raw",
+        parent=None,
+        source=source.lineage(),
+        operations=[],
+        columns=columns,
+        rows=rows,
+        ref=ref,
     )
 
 
@@ -244,8 +294,16 @@ def version_table(
     """Store an in-memory table as a dataset version derived from `parent`."""
     version, columns, rows, ref = snapshot(table.to_batches(max_chunksize=65_536), store)
     return record_version(
-        store, version=version, kind=kind, parent=parent, source=source, operations=operations,
-        columns=columns, rows=rows, ref=ref, operations_hash=operations_hash,
+        store,
+        version=version,
+        kind=kind,
+        parent=parent,
+        source=source,
+        operations=operations,
+        columns=columns,
+        rows=rows,
+        ref=ref,
+        operations_hash=operations_hash,
     )
 
 
@@ -285,6 +343,14 @@ def record_version(
 def get_version(store: Store, ref: str) -> DatasetVersion:
     """A dataset version by id, prefix or `latest`."""
     return DatasetVersion.from_row(store.meta.dataset(ref))
+
+
+def lineage(store: Store, version: DatasetVersion) -> list[DatasetVersion]:
+    """The version followed by its parent, grandparent, … back to the raw source."""
+    chain = [version]
+    while chain[-1].parent_version is not None:
+        chain.append(get_version(store, chain[-1].parent_version))
+    return chain
 
 
 def dataset_path(store: Store, version: DatasetVersion) -> Path:

@@ -36,6 +36,7 @@ datasets = sa.Table(
     sa.Column("artifact_path", sa.String(255), nullable=False),
     sa.Column("artifact_size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Index("ix_datasets_parent", "parent_version"),
 )
 
 profiles = sa.Table(
@@ -63,6 +64,7 @@ splits = sa.Table(
     sa.Column("artifact_path", sa.String(255), nullable=False),
     sa.Column("artifact_size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Index("ix_splits_dataset", "dataset_version"),
 )
 
 test_access = sa.Table(
@@ -76,10 +78,9 @@ test_access = sa.Table(
 
 
 def _migration_1(conn: Connection) -> None:
+    # Tables are created from their v1 definitions (indexes included).
     for table in (datasets, profiles, splits, test_access):
         table.create(conn)
-    sa.Index("ix_datasets_parent", datasets.c.parent_version).create(conn)
-    sa.Index("ix_splits_dataset", splits.c.dataset_version).create(conn)
 
 
 # Append-only: migration N brings a store from schema N-1 to N. Never edit a published one.
@@ -136,7 +137,9 @@ class MetadataStore:
         for version in range(current + 1, SCHEMA_VERSION + 1):
             with self.engine.begin() as conn:
                 MIGRATIONS[version - 1](conn)
-                conn.execute(schema_migrations.insert().values(version=version, applied_at=utcnow()))
+                conn.execute(
+                    schema_migrations.insert().values(version=version, applied_at=utcnow())
+                )
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -154,7 +157,9 @@ class MetadataStore:
 
     def dataset(self, ref: str) -> dict[str, Any]:
         """A dataset version by full id, unique prefix (≥ 6 characters), or `latest`."""
-        return self._by_ref(datasets, datasets.c.version, ref, "dataset version", "loopml data list")
+        return self._by_ref(
+            datasets, datasets.c.version, ref, "dataset version", "loopml data list"
+        )
 
     def datasets(self) -> list[dict[str, Any]]:
         """All dataset versions, newest first."""
@@ -180,15 +185,15 @@ class MetadataStore:
             result = conn.execute(profiles.insert().values(created_at=utcnow(), **row))
             return int(result.inserted_primary_key[0])
 
-    def latest_profile(self, dataset_version: str) -> dict[str, Any] | None:
-        """The newest profile of a dataset version."""
+    def profiles(self, dataset_version: str) -> list[dict[str, Any]]:
+        """Profiles of a dataset version, newest first."""
         with self.engine.connect() as conn:
-            row = conn.execute(
+            rows = conn.execute(
                 sa.select(profiles)
                 .where(profiles.c.dataset_version == dataset_version)
                 .order_by(profiles.c.id.desc())
-            ).first()
-            return dict(row._mapping) if row else None
+            )
+            return [dict(r._mapping) for r in rows]
 
     # splits -----------------------------------------------------------------------------
     def add_split(self, row: dict[str, Any]) -> None:
@@ -213,13 +218,16 @@ class MetadataStore:
     def add_test_access(self, split_id: str, purpose: str) -> None:
         """Log that the sealed test part of a split was opened, and why."""
         with self.engine.begin() as conn:
-            conn.execute(test_access.insert().values(split_id=split_id, purpose=purpose, at=utcnow()))
+            conn.execute(
+                test_access.insert().values(split_id=split_id, purpose=purpose, at=utcnow())
+            )
 
     def test_accesses(self, split_id: str) -> list[dict[str, Any]]:
         """Every recorded opening of a split's test part."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(test_access).where(test_access.c.split_id == split_id)
+                sa.select(test_access)
+                .where(test_access.c.split_id == split_id)
                 .order_by(test_access.c.id)
             )
             return [dict(r._mapping) for r in rows]

@@ -1,0 +1,283 @@
+"""The `loopml` command: parse, call a stage, render. Heavy libraries load inside commands."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from loopml._version import __version__
+
+app = typer.Typer(
+    name="loopml",
+    help="The whole life of a tabular ML model from one loopml.yaml.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+data_app = typer.Typer(help="Dataset versions and their lineage.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+_state: dict[str, Any] = {"project": None, "debug": False}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class TaskChoice(StrEnum):
+    binary = "binary"
+    multiclass = "multiclass"
+    regression = "regression"
+
+
+class FailOn(StrEnum):
+    error = "error"
+    warning = "warning"
+    never = "never"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"loopml {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    project: Annotated[
+        Path | None,
+        typer.Option("--project", "-p", help="Project folder or loopml.yaml (default: here)."),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Show version."),
+    ] = False,
+) -> None:
+    """loopml: define, profile, split — and later train, serve and monitor — one model."""
+    _state["project"] = project
+    _state["debug"] = debug
+
+
+def _handled(func: F) -> F:
+    """Turn loopml errors into one sentence and an exit code; tracebacks only with --debug."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from loopml.errors import LoopmlError
+
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except LoopmlError as exc:
+            if _state["debug"]:
+                raise
+            from loopml.console import error
+
+            error(exc.message)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if _state["debug"]:
+                raise
+            from loopml.console import error
+
+            error(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it")
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _project() -> Any:
+    from loopml.api import Project
+
+    return Project(_state["project"] or Path.cwd())
+
+
+def _progress(enabled: bool) -> Any:
+    from loopml.console import RichProgress
+
+    return RichProgress(enabled=enabled)
+
+
+@app.command()
+@_handled
+def init(
+    data: Annotated[str | None, typer.Option("--data", help="Data file (CSV, Parquet, JSON Lines).")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Column to predict.")] = None,
+    task: Annotated[TaskChoice | None, typer.Option("--task", help="Inferred from the target when absent.")] = None,
+    metric: Annotated[str | None, typer.Option("--metric", help="Primary metric (default by task).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Project name (default: folder name).")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Use the bundled NYC flights demo table.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing loopml.yaml.")] = False,
+) -> None:
+    """Define the task: write a commented loopml.yaml for a data file and its target."""
+    from loopml.console import console
+    from loopml.define import define_demo_project, define_project, read_head
+    from loopml.errors import UsageError
+    from loopml.spec import DataSource
+
+    root = Path(_state["project"] or Path.cwd())
+    if demo:
+        spec, path = define_demo_project(root, force=force)
+    else:
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        if data is None or target is None:
+            if not interactive:
+                raise UsageError("give --data FILE and --target COLUMN (or --demo)")
+            data = data or typer.prompt("Data file (CSV, Parquet or JSON Lines)")
+            if target is None:
+                head = read_head(DataSource(path=str(Path(data).resolve())), root, None)
+                console.print("Columns: " + ", ".join(head.columns))
+                target = typer.prompt("Target column to predict")
+            if task is None:
+                answer = typer.prompt(
+                    "Task: binary, multiclass or regression (Enter: infer from the target)",
+                    default="", show_default=False,
+                ).strip()
+                if answer and answer not in TaskChoice.__members__:
+                    raise UsageError(f"task {answer!r} is not one of binary, multiclass, regression")
+                task = TaskChoice(answer) if answer else None
+        spec, path = define_project(
+            root, data=data, target=target, task=task.value if task else None, metric=metric,
+            name=name, force=force,
+        )
+    console.print(
+        f"Wrote {path}: project [bold]{spec.name}[/], target [bold]{spec.target}[/] "
+        f"({spec.task}, metric {spec.primary_metric}).\nNext: loopml profile"
+    )
+
+
+@app.command()
+@_handled
+def profile(
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when findings at this level exist.")] = FailOn.never,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    report: Annotated[Path | None, typer.Option("--report", help="Where to write the HTML report.")] = None,
+) -> None:
+    """Version the data, run quality checks, clean it, and write the EDA report."""
+    from loopml.console import SEVERITY_STYLE, console, print_json, table
+    from loopml.data.findings import at_least
+
+    project = _project()
+    with _progress(not as_json) as progress:
+        result = project.profile(report_path=report, progress=progress)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        console.print(
+            f"Dataset version [bold]{result.version[:12]}[/]: {result.rows:,} rows × "
+            f"{result.columns} columns from {result.source}"
+        )
+        rows = [
+            [f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]", f.check, ", ".join(f.columns), f.message]
+            for f in result.findings
+        ]
+        if rows:
+            console.print(table("Findings", ["severity", "check", "columns", "message"], rows))
+        else:
+            console.print("No findings.")
+        if result.cleaned_version and result.cleaned_version != result.version:
+            console.print(
+                f"Cleaned version [bold]{result.cleaned_version[:12]}[/]: "
+                f"{result.cleaned_rows:,} rows × {result.cleaned_columns} columns "
+                f"({'; '.join(_describe_op(op) for op in result.cleaning)})"
+            )
+        console.print(f"Report: {result.report_path}  ({result.elapsed_s:.1f} s)")
+    if fail_on is not FailOn.never and at_least(result.findings, fail_on.value):
+        raise typer.Exit(1)
+
+
+def _describe_op(op: dict[str, Any]) -> str:
+    if op["op"] == "drop_columns":
+        return f"dropped {', '.join(op['columns'])} ({op['reason']})"
+    return f"{op['op'].replace('_', ' ')}: {op['rows_removed']:,} rows"
+
+
+@app.command()
+@_handled
+def split(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Make the versioned train / validation / test split of the cleaned data."""
+    from loopml.console import console, print_json
+
+    project = _project()
+    with _progress(not as_json) as progress:
+        info = project.split(progress=progress)
+    if as_json:
+        print_json(info.to_dict())
+        return
+    parts = ", ".join(f"{part} {count:,}" for part, count in info.counts.items() if count)
+    console.print(
+        f"Split [bold]{info.short}[/] of dataset {info.dataset_version[:12]} "
+        f"({info.strategy}, seed {info.seed}): {parts}. The test part is sealed."
+    )
+
+
+@data_app.command("list")
+@_handled
+def data_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """List dataset versions with their lineage."""
+    from loopml.console import console, print_json, table
+
+    project = _project()
+    versions = project.datasets()
+    if as_json:
+        print_json([v.to_dict() for v in versions])
+        return
+    if not versions:
+        console.print("No dataset versions yet; run `loopml profile`.")
+        return
+    rows = [
+        [v.short, v.kind, v.parent_version[:12] if v.parent_version else "", f"{v.n_rows:,}",
+         v.n_columns, v.created_at[:19].replace("T", " "), v.source.get("description", "")]
+        for v in versions
+    ]
+    console.print(table("Dataset versions", ["version", "kind", "parent", "rows", "columns",
+                                             "created (UTC)", "source"], rows))
+
+
+@data_app.command("show")
+@_handled
+def data_show(
+    ref: Annotated[str, typer.Argument(help="Version id, unique prefix, or latest.")] = "latest",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Show one dataset version: source, schema, cleaning and lineage."""
+    from loopml.console import console, print_json, table
+
+    project = _project()
+    version = project.dataset(ref)
+    lineage = project.lineage(version)
+    splits = [s for s in project.splits() if s.dataset_version == version.version]
+    if as_json:
+        print_json(version.to_dict() | {"lineage": [v.version for v in lineage],
+                                        "splits": [s.to_dict() for s in splits]})
+        return
+    console.print(f"Dataset version [bold]{version.version}[/] ({version.kind})")
+    console.print(f"Source: {version.source.get('description', '')}")
+    console.print(f"Rows: {version.n_rows:,}  Columns: {version.n_columns}  Created: {version.created_at}")
+    console.print("Lineage: " + " ← ".join(f"{v.short} ({v.kind})" for v in lineage))
+    for op in version.operations:
+        console.print(f"  cleaning: {_describe_op(op)}")
+    console.print(table("Schema", ["column", "type"], [[c["name"], c["type"]] for c in version.columns]))
+    for s in splits:
+        console.print(f"Split {s.short}: {s.strategy}, seed {s.seed}, {s.counts}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
