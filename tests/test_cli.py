@@ -239,3 +239,29 @@ def test_sql_source(tmp_path: Path, demo_csv: Path) -> None:
     assert result["rows"] == int((frame["origin"] == "JFK").sum())
     versions = run_json("data", "list", cwd=tmp_path)
     assert versions[-1]["source"]["kind"] == "sql"
+
+
+def test_every_command_and_option_is_documented() -> None:
+    import click
+    import typer.main
+
+    from loopml.cli import app
+
+    reference = (Path(__file__).parents[1] / "docs" / "reference" / "cli.md").read_text()
+
+    def walk(command: click.Command, prefix: str) -> list[tuple[str, list[str]]]:
+        options = [opt for p in command.params if isinstance(p, click.Option) for opt in p.opts
+                   if opt.startswith("--")]
+        found = [(prefix, options)]
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                found += walk(sub, f"{prefix} {name}")
+        return found
+
+    missing = [
+        f"{name} {option}".strip()
+        for name, options in walk(typer.main.get_command(app), "loopml")
+        for option in ["", *options]
+        if (f"`{name}`" if not option else option) not in reference
+    ]
+    assert not missing, f"undocumented commands or options: {missing}"

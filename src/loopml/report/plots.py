@@ -16,11 +16,13 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 import numpy as np
-from matplotlib import colormaps
+from matplotlib import colormaps, rc_context
 from matplotlib import dates as mdates
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import blended_transform_factory
 
 WIDTH = 4.0  # inches
 HEIGHT = 2.6  # inches
@@ -28,10 +30,12 @@ DPI = 90
 LABEL_LIMIT = 30  # characters shown of a tick label before the ellipsis
 MAX_HEIGHT = 12.0  # inches, however many bars
 COLOR = "#3d6fb6"
+OUTLINE_COLOR = "#24497f"
 NEGATIVE_COLOR = "#c8553d"
 MISSING_CELL = "#d4d4d4"
 _FONT = 8
 _TEXT = "#333333"
+_MUTED = "#666666"
 _CHAR_EM = 0.62  # average glyph width of DejaVu Sans, in ems, with some room
 
 
@@ -76,29 +80,41 @@ def set_margins(
 
 
 def figure_to_data_uri(fig: Figure, *, tight: bool = False) -> str:
-    """Encode `fig` as a PNG data URI (laid out tightly first if `tight`) and release it."""
+    """Encode `fig` as a PNG data URI (laid out by `tight_layout` first if `tight`), release it."""
     buffer = io.BytesIO()
     try:
         with warnings.catch_warnings():
             # fonts without a glyph (e.g. CJK labels) and crowded layouts are not errors here
             warnings.filterwarnings("ignore", message=r".*[Gg]lyph.*missing", category=UserWarning)
             warnings.filterwarnings("ignore", message=r".*[Tt]ight.?layout", category=UserWarning)
-            if tight:
-                fig.tight_layout(pad=0.4)
-            fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+            # unhinted glyphs look the same at this size and draw about a fifth faster
+            with rc_context({"text.hinting": "none"}):
+                if tight:
+                    fig.tight_layout(pad=0.4)
+                fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     finally:
         fig.clear()
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _title(ax: Any, title: str) -> None:
-    ax.set_title(truncate_label(title, 70), fontsize=_FONT + 1, color=_TEXT, loc="left")
+def _title(fig: Figure, title: str) -> None:
+    # a figure text, not Axes.set_title: positioning an axes title costs a full tick layout
+    width, height = fig.get_size_inches()
+    fig.text(
+        0.1 / width,
+        1 - 0.08 / height,
+        truncate_label(title, 70),
+        ha="left",
+        va="top",
+        fontsize=_FONT + 1,
+        color=_TEXT,
+    )
 
 
-def _no_data(ax: Any) -> None:
+def _no_data(fig: Figure, ax: Any) -> str:
     ax.text(0.5, 0.5, "no data", ha="center", va="center", color="#888888", fontsize=_FONT)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set_axis_off()
+    return figure_to_data_uri(fig)
 
 
 def _as_float(value: Any) -> float:
@@ -129,77 +145,132 @@ def bar_chart(
     horizontal: bool = True,
     annotate: bool = True,
 ) -> str:
-    """Bars of `values` named by `labels` (first label on top when horizontal)."""
+    """Bars of `values` named by `labels` (first on top when horizontal), values printed on them.
+
+    `xlabel` names the value axis. With `annotate` (and at most 40 bars) each bar carries its
+    value and the value axis is left out; otherwise the value axis has ticks.
+    """
     if len(labels) != len(values):
         raise ValueError(f"bar_chart got {len(labels)} labels but {len(values)} values")
     heights = [_as_float(v) for v in values]
     names = [truncate_label(label) for label in labels]
     n = len(names)
-    height = min(MAX_HEIGHT, max(HEIGHT, 0.7 + 0.19 * n)) if horizontal else HEIGHT
+    height = min(MAX_HEIGHT, max(1.6, 0.75 + 0.22 * n)) if horizontal else HEIGHT
     fig, ax = new_figure(WIDTH, height)
-    _title(ax, title)
+    _title(fig, title)
     if n == 0 or all(math.isnan(h) for h in heights):
-        _no_data(ax)
-        return figure_to_data_uri(fig, tight=True)
+        return _no_data(fig, ax)
     plotted = [0.0 if math.isnan(h) else h for h in heights]
+    low, high = min(0.0, *plotted), max(0.0, *plotted)
+    span = (high - low) or 1.0
+    printed = annotate and n <= 40
+    room = 0.16 * span if printed else 0.03 * span  # past the bar ends, for the printed values
+    limits = (low - room if low < 0 else 0.0, high + room if high > 0 or low == 0 else 0.0)
+    # one collection of rectangles: far cheaper to build and draw than a patch per bar
+    half = 0.35
+    boxes = [
+        [(0, p - half), (h, p - half), (h, p + half), (0, p + half)]
+        if horizontal
+        else [(p - half, 0), (p - half, h), (p + half, h), (p + half, 0)]
+        for p, h in enumerate(plotted)
+    ]
     colors = [NEGATIVE_COLOR if h < 0 else COLOR for h in plotted]
-    positions = np.arange(n)
-    pitch = ((height - 0.7) if horizontal else (WIDTH - 0.7)) / max(n, 1) * 72  # points per bar
-    tick_size = min(_FONT - 1, max(4.0, pitch * 0.55))
-    if horizontal:
-        bars = ax.barh(positions, plotted, color=colors, height=0.7)
-        ax.set_yticks(positions, names, fontsize=tick_size)
-        ax.invert_yaxis()
-        ax.set_ylim(n - 0.5, -0.5)
-        ax.xaxis.set_major_locator(MaxNLocator(5))
-        if xlabel:
-            ax.set_xlabel(truncate_label(xlabel, 60), fontsize=_FONT, color=_TEXT)
-        if min(plotted) < 0:
-            ax.axvline(0, color="#777777", linewidth=0.6)
-        set_margins(
-            fig,
-            left=0.12 + text_width(names, tick_size),
-            bottom=0.3 + (0.16 if xlabel else 0.0),
-            right=0.2,
-        )
+    ax.add_collection(PolyCollection(boxes, facecolors=colors, edgecolors="none"))
+    pitch = ((height - 0.7) if horizontal else (WIDTH - 0.7)) / n * 72  # points per bar
+    size = min(_FONT - 1, max(4.0, pitch * 0.55))
+    value_size = min(_FONT - 2, size)
+    label_axis, value_axis = (ax.yaxis, ax.xaxis) if horizontal else (ax.xaxis, ax.yaxis)
+    # category names as plain texts: ticks with labels cost several times more to draw
+    label_axis.set_visible(False)
+    ax.spines["left" if horizontal else "bottom"].set_visible(False)
+    if printed:
+        value_axis.set_visible(False)
+        ax.spines["bottom" if horizontal else "left"].set_visible(False)
     else:
-        bars = ax.bar(positions, plotted, color=colors, width=0.7)
-        rotate = n > 4 or max(len(s) for s in names) > 8
-        ax.set_xticks(
-            positions,
-            names,
-            fontsize=tick_size,
-            rotation=45 if rotate else 0,
-            ha="right" if rotate else "center",
-            rotation_mode="anchor",
-        )
-        ax.yaxis.set_major_locator(MaxNLocator(5))
+        value_axis.set_major_locator(MaxNLocator(4))
+    if horizontal:
+        ax.set_ylim(n - 0.5, -0.5)
+        ax.set_xlim(*limits)
+        ax.axvline(0, color="#999999", linewidth=0.6)
+        at_left = blended_transform_factory(ax.transAxes, ax.transData)
+        for p, name in enumerate(names):
+            ax.text(-0.015, p, name, transform=at_left, ha="right", va="center", fontsize=size)
+        for p, (h, v) in enumerate(zip(plotted, heights, strict=True)):
+            if printed and not math.isnan(v):
+                ax.text(
+                    h + (0.01 if h >= 0 else -0.01) * span,
+                    p,
+                    _short_number(v),
+                    ha="left" if h >= 0 else "right",
+                    va="center",
+                    fontsize=value_size,
+                    color=_TEXT,
+                )
+        bottom = 0.12 if printed else 0.32
         if xlabel:
-            ax.set_ylabel(truncate_label(xlabel, 40), fontsize=_FONT, color=_TEXT)
-        if min(plotted) < 0:
-            ax.axhline(0, color="#777777", linewidth=0.6)
-        label_height = text_width(names, tick_size) * 0.72 if rotate else tick_size / 72
-        set_margins(
-            fig,
-            left=0.45 + (0.16 if xlabel else 0.0),
-            bottom=0.15 + label_height,
-            right=0.25 if rotate else 0.15,
-        )
-    if annotate and n <= 25:
-        ax.bar_label(
-            bars,
-            labels=[_short_number(h) for h in heights],
-            fontsize=_FONT - 2,
-            color=_TEXT,
-            padding=2,
-        )
-        # room for the labels past the longest bar
-        if horizontal:
-            low, high = ax.get_xlim()
-            ax.set_xlim(low, high + (high - low) * 0.12)
-        else:
-            low, high = ax.get_ylim()
-            ax.set_ylim(low, high + (high - low) * 0.12)
+            if printed:
+                ax.text(
+                    1.0,
+                    -0.01,
+                    truncate_label(xlabel, 60),
+                    transform=ax.transAxes,
+                    ha="right",
+                    va="top",
+                    fontsize=_FONT - 1,
+                    color=_MUTED,
+                )
+            else:
+                ax.set_xlabel(truncate_label(xlabel, 60), fontsize=_FONT - 1, color=_TEXT)
+            bottom += 0.16
+        set_margins(fig, left=0.12 + text_width(names, size), bottom=bottom, right=0.15)
+    else:
+        ax.set_xlim(-0.5, n - 0.5)
+        ax.set_ylim(*limits)
+        ax.axhline(0, color="#999999", linewidth=0.6)
+        rotate = n > 4 or max(len(s) for s in names) > 8
+        at_bottom = blended_transform_factory(ax.transData, ax.transAxes)
+        for p, name in enumerate(names):
+            ax.text(
+                p,
+                -0.03,
+                name,
+                transform=at_bottom,
+                ha="right" if rotate else "center",
+                va="top",
+                rotation=45 if rotate else 0,
+                rotation_mode="anchor",
+                fontsize=size,
+            )
+        for p, (h, v) in enumerate(zip(plotted, heights, strict=True)):
+            if printed and not math.isnan(v):
+                ax.text(
+                    p,
+                    h + (0.01 if h >= 0 else -0.01) * span,
+                    _short_number(v),
+                    ha="center",
+                    va="bottom" if h >= 0 else "top",
+                    fontsize=value_size,
+                    color=_TEXT,
+                )
+        left = 0.15 if printed else 0.45
+        if xlabel:
+            if printed:
+                ax.text(
+                    -0.01,
+                    1.0,
+                    truncate_label(xlabel, 40),
+                    transform=ax.transAxes,
+                    ha="right",
+                    va="top",
+                    rotation=90,
+                    fontsize=_FONT - 1,
+                    color=_MUTED,
+                )
+            else:
+                ax.set_ylabel(truncate_label(xlabel, 40), fontsize=_FONT - 1, color=_TEXT)
+            left += 0.16
+        label_height = text_width(names, size) * 0.72 if rotate else size / 72
+        set_margins(fig, left=left, bottom=0.12 + label_height, right=0.25 if rotate else 0.15)
     return figure_to_data_uri(fig)
 
 
@@ -239,22 +310,23 @@ def histogram_chart(
 ) -> str:
     """A histogram from bin `edges` (numbers, dates or ISO-8601 strings) and bin `counts`."""
     fig, ax = new_figure()
-    _title(ax, title)
+    _title(fig, title)
     if len(counts) == 0:
-        _no_data(ax)
-        return figure_to_data_uri(fig, tight=True)
+        return _no_data(fig, ax)
     if len(edges) != len(counts) + 1:
         raise ValueError(f"histogram needs {len(counts) + 1} edges for {len(counts)} bins")
     positions, is_date = _edge_positions(edges)
-    lefts = positions[:-1]
-    widths = np.diff(positions)
+    heights = np.asarray([0.0 if math.isnan(c := _as_float(v)) else c for v in counts])
     span = positions[-1] - positions[0]
-    if not np.isfinite(span) or span <= 0:  # a single value: draw one visible bar around it
+    if not np.isfinite(span) or span <= 0:  # a single value: one visible bar around it
         span = 1.0 if is_date or positions[0] == 0 else abs(positions[0]) * 0.1
-        lefts = lefts - span / 2
-        widths = np.full_like(widths, span)
-    heights = [0.0 if math.isnan(c := _as_float(v)) else c for v in counts]
-    ax.bar(lefts, heights, width=widths, align="edge", color=COLOR, edgecolor="white", lw=0.4)
+        positions = np.asarray([positions[0] - span / 2, positions[0] + span / 2])
+        heights = np.asarray([heights.sum()])
+    # two step artists (fill, outline), not a patch per bin: several times faster to draw
+    ax.stairs(heights, positions, fill=True, color=COLOR, alpha=0.85, linewidth=0)
+    ax.stairs(heights, positions, color=OUTLINE_COLOR, linewidth=0.8, baseline=0)
+    ax.set_xlim(positions[0] - span * 0.02, positions[-1] + span * 0.02)
+    ax.set_ylim(0, (heights.max() or 1.0) * 1.06)
     ax.yaxis.set_major_locator(MaxNLocator(4, integer=True))
     if is_date:
         locator = mdates.AutoDateLocator(minticks=2, maxticks=5)
@@ -289,10 +361,9 @@ def heatmap_chart(
         raise ValueError(f"heatmap needs a {n}x{n} matrix for {n} labels, got {grid.shape}")
     side = min(9.0, max(3.4, 1.4 + 0.2 * n))
     fig, ax = new_figure(side + 0.9, side)
-    _title(ax, title)
+    _title(fig, title)
     if n == 0:
-        _no_data(ax)
-        return figure_to_data_uri(fig, tight=True)
+        return _no_data(fig, ax)
     colormap = colormaps[cmap].with_extremes(bad=MISSING_CELL)
     image = ax.imshow(
         np.ma.masked_invalid(grid),
