@@ -226,6 +226,7 @@ class Measurement:
     rc: int
     wall_s: float
     peak_rss_mb: float | None
+    cpu_s: float | None  # user + system CPU seconds of the child tree
     stdout: str
     stderr: str
     extra: dict = field(default_factory=dict)
@@ -274,7 +275,12 @@ def measure(
         time_file.unlink(missing_ok=True)
     match = re.search(r"Maximum resident set size \(kbytes\):\s*(\d+)", report)
     peak = int(match.group(1)) / 1024.0 if match else None
-    return Measurement(label, argv, rc, wall, peak, out, err)
+    cpu = None
+    user = re.search(r"User time \(seconds\):\s*([\d.]+)", report)
+    system = re.search(r"System time \(seconds\):\s*([\d.]+)", report)
+    if user and system:
+        cpu = float(user.group(1)) + float(system.group(1))
+    return Measurement(label, argv, rc, wall, peak, cpu, out, err)
 
 
 def tail(text: str, lines: int = 25) -> str:
@@ -519,28 +525,39 @@ def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x"
 
 
+def table_row(m: Measurement) -> str:
+    rss = "n/a" if m.peak_rss_mb is None else f"{m.peak_rss_mb:,.0f}"
+    cpu = "n/a" if m.cpu_s is None else f"{m.cpu_s:.2f}"
+    share = "n/a" if m.cpu_s is None or not m.wall_s else f"{m.cpu_s / m.wall_s:.2f}"
+    return f"{m.label:<26} {m.wall_s:>8.2f} {cpu:>8} {share:>8} {rss:>12} {m.rc:>3}"
+
+
 def print_table(loopml_res: dict | None, peer: Measurement | None, rows: int) -> int:
     print()
     print(f"== profile {rows:,} x 50 ==")
-    header = f"{'tool':<34} {'wall s':>9} {'peak RSS MB':>12} {'rc':>4}"
+    header = (
+        f"{'tool':<26} {'wall s':>8} {'CPU s':>8} {'CPU/wall':>8} {'peak RSS MB':>12} {'rc':>3}"
+    )
     print(header)
     print("-" * len(header))
     lp = None
     if loopml_res:
         for key in ("init", "profile"):
-            m = loopml_res.get(key)
-            if m is not None:
-                rss = "n/a" if m.peak_rss_mb is None else f"{m.peak_rss_mb:,.0f}"
-                print(f"{m.label:<34} {m.wall_s:>9.2f} {rss:>12} {m.rc:>4}")
+            if loopml_res.get(key) is not None:
+                print(table_row(loopml_res[key]))
         lp = loopml_res.get("profile")
     if peer is not None:
-        rss = "n/a" if peer.peak_rss_mb is None else f"{peer.peak_rss_mb:,.0f}"
-        print(f"{peer.label:<34} {peer.wall_s:>9.2f} {rss:>12} {peer.rc:>4}")
+        print(table_row(peer))
+    print(
+        "(CPU s: user + system seconds of the child; CPU/wall well under the cores it can "
+        "use means the machine was busy with other work)"
+    )
     print()
     status = 0
     if lp is not None and peer is not None and lp.ok and peer.ok:
         print(
             f"ratio ydata / loopml profile: wall {ratio(peer.wall_s, lp.wall_s)}, "
+            f"CPU {ratio(peer.cpu_s, lp.cpu_s)}, "
             f"peak RSS {ratio(peer.peak_rss_mb, lp.peak_rss_mb)}"
         )
     if lp is not None:
@@ -623,6 +640,7 @@ def main(argv: list[str] | None = None) -> int:
                     "rc": m.rc,
                     "wall_s": round(m.wall_s, 3),
                     "peak_rss_mb": m.peak_rss_mb,
+                    "cpu_s": m.cpu_s,
                     **m.extra,
                 }
         args.json_out.write_text(json.dumps(out, indent=2))

@@ -37,8 +37,12 @@ def add_frame(store: Store) -> Callable[[pd.DataFrame], DatasetVersion]:
     def _add(frame: pd.DataFrame, name: str = "test") -> DatasetVersion:
         table = pa.Table.from_pandas(frame, preserve_index=False)
         return version_table(
-            table, store, kind="raw", parent=None,
-            source={"kind": "memory", "description": name}, operations=[],
+            table,
+            store,
+            kind="raw",
+            parent=None,
+            source={"kind": "memory", "description": name},
+            operations=[],
         )
 
     return _add

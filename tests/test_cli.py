@@ -21,8 +21,12 @@ HEAVY = ("pandas", "numpy", "pyarrow", "sklearn", "scipy", "sqlalchemy", "matplo
 
 def loopml(*args: str, cwd: Path, check: bool = False) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "loopml", *args], cwd=cwd, capture_output=True, text=True,
-        timeout=300, env=os.environ | {"COLUMNS": "200"},
+        [sys.executable, "-m", "loopml", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ | {"COLUMNS": "200"},
     )
     if check:
         assert proc.returncode == 0, proc.stderr
@@ -103,22 +107,39 @@ def test_init_infers_the_task(tmp_path: Path) -> None:
     iris = load_iris(as_frame=True).frame
     iris["species"] = iris.pop("target").map(dict(enumerate(load_iris().target_names)))
     iris.to_parquet(tmp_path / "iris.parquet")
-    for data, target, task, metric in [("diabetes.csv", "target", "regression", "rmse"),
-                                       ("iris.parquet", "species", "multiclass", "log_loss")]:
+    for data, target, task, metric in [
+        ("diabetes.csv", "target", "regression", "rmse"),
+        ("iris.parquet", "species", "multiclass", "log_loss"),
+    ]:
         loopml("init", "--data", data, "--target", target, "--force", cwd=tmp_path, check=True)
         text = (tmp_path / "loopml.yaml").read_text()
         assert f"task: {task}" in text and f"metric: {metric}" in text
         assert run_json("profile", cwd=tmp_path)["rows"] == (442 if task == "regression" else 150)
-    loopml("init", "--data", "iris.parquet", "--target", "species", "--task", "binary",
-           "--force", cwd=tmp_path, check=True)
+    loopml(
+        "init",
+        "--data",
+        "iris.parquet",
+        "--target",
+        "species",
+        "--task",
+        "binary",
+        "--force",
+        cwd=tmp_path,
+        check=True,
+    )
     proc = loopml("profile", cwd=tmp_path)
     assert proc.returncode == 2 and "3 classes but the task is binary" in proc.stderr
 
 
 def test_init_asks_in_a_terminal(tmp_path: Path, demo_csv: Path) -> None:
     main, replica = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "loopml", "init"], cwd=tmp_path,
-                            stdin=replica, stdout=replica, stderr=replica)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loopml", "init"],
+        cwd=tmp_path,
+        stdin=replica,
+        stdout=replica,
+        stderr=replica,
+    )
     os.close(replica)
     seen = b""
 
@@ -162,8 +183,11 @@ GOOD_ROWS = "a,b,late\n" + "".join(f"{i},{i % 3},{'yes' if i % 2 else 'no'}\n" f
         ("missing", None, ["does not exist"]),
         ("empty", b"", ["is empty"]),
         ("binary", bytes(range(256)) * 20, ["binary file, not a table"]),
-        ("ragged", GOOD_ROWS + "41,2,yes,extra\n" + GOOD_ROWS.split("\n", 1)[1],
-         ["line 42", "expected 3 fields, found 4"]),
+        (
+            "ragged",
+            GOOD_ROWS + "41,2,yes,extra\n" + GOOD_ROWS.split("\n", 1)[1],
+            ["line 42", "expected 3 fields, found 4"],
+        ),
         ("no_target", "a,b,c\n1,2,3\n4,5,6\n", ["target column `late` is not in"]),
         ("empty_target", "a,b,late\n1,2,\n4,5,\n", ["`late` in", "has no values"]),
         ("header_only", "a,b,late\n", ["no data rows"]),
@@ -198,8 +222,10 @@ def test_debug_shows_the_traceback(project: Path) -> None:
     ("edit", "fragments"),
     [
         (lambda s: s + "\ncolour: red\n", ["unknown key `colour`"]),
-        (lambda s: s.replace('path: "data/flights.csv"', 'url: "nodb:/x"\n  table: "t"'),
-         ["not a usable SQLAlchemy URL"]),
+        (
+            lambda s: s.replace('path: "data/flights.csv"', 'url: "nodb:/x"\n  table: "t"'),
+            ["not a usable SQLAlchemy URL"],
+        ),
         (lambda s: s.replace("task: binary", "task: binery"), ["`task`", "binery"]),
     ],
 )
@@ -250,8 +276,13 @@ def test_every_command_and_option_is_documented() -> None:
     reference = (Path(__file__).parents[1] / "docs" / "reference" / "cli.md").read_text()
 
     def walk(command: click.Command, prefix: str) -> list[tuple[str, list[str]]]:
-        options = [opt for p in command.params if isinstance(p, click.Option) for opt in p.opts
-                   if opt.startswith("--")]
+        options = [
+            opt
+            for p in command.params
+            if isinstance(p, click.Option)
+            for opt in p.opts
+            if opt.startswith("--")
+        ]
         found = [(prefix, options)]
         if isinstance(command, click.Group):
             for name, sub in command.commands.items():
@@ -262,6 +293,6 @@ def test_every_command_and_option_is_documented() -> None:
         f"{name} {option}".strip()
         for name, options in walk(typer.main.get_command(app), "loopml")
         for option in ["", *options]
-        if (f"`{name}`" if not option else option) not in reference
+        if (option if option else f"`{name}`") not in reference
     ]
     assert not missing, f"undocumented commands or options: {missing}"

@@ -28,8 +28,15 @@ def test_minimal_spec_gets_defaults() -> None:
 
 @pytest.mark.parametrize(
     ("path", "kind"),
-    [("a.parquet", "parquet"), ("a.PQ", "parquet"), ("a.jsonl", "jsonl"), ("a.ndjson", "jsonl"),
-     ("a.csv", "csv"), ("a.tsv", "csv"), ("a.txt", "csv")],
+    [
+        ("a.parquet", "parquet"),
+        ("a.PQ", "parquet"),
+        ("a.jsonl", "jsonl"),
+        ("a.ndjson", "jsonl"),
+        ("a.csv", "csv"),
+        ("a.tsv", "csv"),
+        ("a.txt", "csv"),
+    ],
 )
 def test_source_kind_from_extension(path: str, kind: str) -> None:
     assert validate_spec(with_(data={"path": path})).data.kind == kind
@@ -53,7 +60,10 @@ def test_goals_are_parsed_and_checked() -> None:
         (with_(goals=["r2 >= 0.5"]), ["r2 >= 0.5", "unknown metric"]),
         (with_(split={"strategy": "group"}), ["group_column"]),
         (with_(split={"strategy": "time"}), ["time_column"]),
-        (with_(split={"test_size": 0.6, "valid_size": 0.5}), ["test_size", "valid_size", "below 1"]),
+        (
+            with_(split={"test_size": 0.6, "valid_size": 0.5}),
+            ["test_size", "valid_size", "below 1"],
+        ),
         (with_(split={"test_size": 0}), ["split.test_size", "greater than 0"]),
         (with_(split={"strategy": "shuffle"}), ["split.strategy", "'shuffle'", "stratified"]),
         (with_(data={"pth": "x.csv"}), ["unknown key `pth` in `data`", "path"]),
@@ -80,9 +90,11 @@ def test_bad_values_name_the_key(raw: dict, fragments: list[str]) -> None:
 def test_written_spec_reads_back_identically(tmp_path: Path) -> None:
     spec = validate_spec(
         with_(
-            goals=["roc_auc >= 0.8"], columns={"customer id": "identifier"},
+            goals=["roc_auc >= 0.8"],
+            columns={"customer id": "identifier"},
             split={"strategy": "time", "time_column": "signup", "valid_size": 0.1},
-            cleaning={"drop_columns": ["notes"], "drop_leaking_columns": True}, seed=7,
+            cleaning={"drop_columns": ["notes"], "drop_leaking_columns": True},
+            seed=7,
             data={"path": "data/c.csv", "delimiter": ";", "encoding": "latin-1"},
         )
     )

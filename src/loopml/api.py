@@ -22,7 +22,9 @@ class Project:
         self.spec_path = spec_path_for(path).resolve()
         self.spec: ProjectSpec = load_spec(self.spec_path)
         self.root = self.spec_path.parent
-        self.store = Store.for_project(self.root, self.spec.store.metadata, self.spec.store.artifacts)
+        self.store = Store.for_project(
+            self.root, self.spec.store.metadata, self.spec.store.artifacts
+        )
 
     def __repr__(self) -> str:
         return f"Project({str(self.spec_path)!r})"

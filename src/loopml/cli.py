@@ -109,13 +109,25 @@ def _progress(enabled: bool) -> Any:
 @app.command()
 @_handled
 def init(
-    data: Annotated[str | None, typer.Option("--data", help="Data file (CSV, Parquet, JSON Lines).")] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Data file (CSV, Parquet, JSON Lines).")
+    ] = None,
     target: Annotated[str | None, typer.Option("--target", help="Column to predict.")] = None,
-    task: Annotated[TaskChoice | None, typer.Option("--task", help="Inferred from the target when absent.")] = None,
-    metric: Annotated[str | None, typer.Option("--metric", help="Primary metric (default by task).")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Project name (default: folder name).")] = None,
-    demo: Annotated[bool, typer.Option("--demo", help="Use the bundled NYC flights demo table.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing loopml.yaml.")] = False,
+    task: Annotated[
+        TaskChoice | None, typer.Option("--task", help="Inferred from the target when absent.")
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option("--metric", help="Primary metric (default by task).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Project name (default: folder name).")
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Use the bundled NYC flights demo table.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing loopml.yaml.")
+    ] = False,
 ) -> None:
     """Define the task: write a commented loopml.yaml for a data file and its target."""
     from loopml.console import console
@@ -139,14 +151,22 @@ def init(
             if task is None:
                 answer = typer.prompt(
                     "Task: binary, multiclass or regression (Enter: infer from the target)",
-                    default="", show_default=False,
+                    default="",
+                    show_default=False,
                 ).strip()
                 if answer and answer not in TaskChoice.__members__:
-                    raise UsageError(f"task {answer!r} is not one of binary, multiclass, regression")
+                    raise UsageError(
+                        f"task {answer!r} is not one of binary, multiclass, regression"
+                    )
                 task = TaskChoice(answer) if answer else None
         spec, path = define_project(
-            root, data=data, target=target, task=task.value if task else None, metric=metric,
-            name=name, force=force,
+            root,
+            data=data,
+            target=target,
+            task=task.value if task else None,
+            metric=metric,
+            name=name,
+            force=force,
         )
     console.print(
         f"Wrote {path}: project [bold]{spec.name}[/], target [bold]{spec.target}[/] "
@@ -157,9 +177,13 @@ def init(
 @app.command()
 @_handled
 def profile(
-    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when findings at this level exist.")] = FailOn.never,
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Exit 1 when findings at this level exist.")
+    ] = FailOn.never,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    report: Annotated[Path | None, typer.Option("--report", help="Where to write the HTML report.")] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Where to write the HTML report.")
+    ] = None,
 ) -> None:
     """Version the data, run quality checks, clean it, and write the EDA report."""
     from loopml.console import SEVERITY_STYLE, console, print_json, table
@@ -176,7 +200,12 @@ def profile(
             f"{result.columns} columns from {result.source}"
         )
         rows = [
-            [f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]", f.check, ", ".join(f.columns), f.message]
+            [
+                f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]",
+                f.check,
+                ", ".join(f.columns),
+                f.message,
+            ]
             for f in result.findings
         ]
         if rows:
@@ -238,12 +267,24 @@ def data_list(
         console.print("No dataset versions yet; run `loopml profile`.")
         return
     rows = [
-        [v.short, v.kind, v.parent_version[:12] if v.parent_version else "", f"{v.n_rows:,}",
-         v.n_columns, v.created_at[:19].replace("T", " "), v.source.get("description", "")]
+        [
+            v.short,
+            v.kind,
+            v.parent_version[:12] if v.parent_version else "",
+            f"{v.n_rows:,}",
+            v.n_columns,
+            v.created_at[:19].replace("T", " "),
+            v.source.get("description", ""),
+        ]
         for v in versions
     ]
-    console.print(table("Dataset versions", ["version", "kind", "parent", "rows", "columns",
-                                             "created (UTC)", "source"], rows))
+    console.print(
+        table(
+            "Dataset versions",
+            ["version", "kind", "parent", "rows", "columns", "created (UTC)", "source"],
+            rows,
+        )
+    )
 
 
 @data_app.command("show")
@@ -260,16 +301,22 @@ def data_show(
     lineage = project.lineage(version)
     splits = [s for s in project.splits() if s.dataset_version == version.version]
     if as_json:
-        print_json(version.to_dict() | {"lineage": [v.version for v in lineage],
-                                        "splits": [s.to_dict() for s in splits]})
+        print_json(
+            version.to_dict()
+            | {"lineage": [v.version for v in lineage], "splits": [s.to_dict() for s in splits]}
+        )
         return
     console.print(f"Dataset version [bold]{version.version}[/] ({version.kind})")
     console.print(f"Source: {version.source.get('description', '')}")
-    console.print(f"Rows: {version.n_rows:,}  Columns: {version.n_columns}  Created: {version.created_at}")
+    console.print(
+        f"Rows: {version.n_rows:,}  Columns: {version.n_columns}  Created: {version.created_at}"
+    )
     console.print("Lineage: " + " ← ".join(f"{v.short} ({v.kind})" for v in lineage))
     for op in version.operations:
         console.print(f"  cleaning: {_describe_op(op)}")
-    console.print(table("Schema", ["column", "type"], [[c["name"], c["type"]] for c in version.columns]))
+    console.print(
+        table("Schema", ["column", "type"], [[c["name"], c["type"]] for c in version.columns])
+    )
     for s in splits:
         console.print(f"Split {s.short}: {s.strategy}, seed {s.seed}, {s.counts}")
 

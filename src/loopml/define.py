@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
 from loopml.data.schema import infer_task
-from loopml.data.sources import iter_batches, open_source
+from loopml.data.sources import open_source, read_source
 from loopml.data.versions import require_column
 from loopml.errors import DataError, UsageError
 from loopml.spec import SPEC_FILE, DataSource, ProjectSpec, validate_spec
@@ -32,17 +33,20 @@ class TableHead:
 def read_head(source: DataSource, root: Path, target: str | None) -> TableHead:
     """Read the first rows of a source: enough to list columns and infer the task."""
     table = open_source(source, root)
-    names: list[str] | None = None
-    chunks: list[pa.Array] = []
-    rows = 0
-    for batch in iter_batches(table):
-        names = batch.schema.names
-        if target is None or target not in names:
-            break
-        chunks.append(batch.column(names.index(target)))
-        rows += batch.num_rows
-        if rows >= _INFERENCE_ROWS:
-            break
+
+    def first_rows(batches: Iterator[pa.RecordBatch]) -> tuple[list[str] | None, list[pa.Array]]:
+        names, chunks, rows = None, [], 0
+        for batch in batches:
+            names = batch.schema.names
+            if target is None or target not in names:
+                break
+            chunks.append(batch.column(names.index(target)))
+            rows += batch.num_rows
+            if rows >= _INFERENCE_ROWS:
+                break
+        return names, chunks
+
+    names, chunks = read_source(table, first_rows)
     if names is None:
         raise DataError(f"{table.description} returned no columns; it is not a table")
     values = pa.concat_arrays(chunks) if chunks else None
@@ -92,7 +96,10 @@ def define_demo_project(root: Path, *, force: bool = False) -> tuple[ProjectSpec
     if not target_file.exists():
         shutil.copyfile(DEMO_DATA, target_file)
     return define_project(
-        root, data=str(target_file.relative_to(root)), target=DEMO_TARGET, name="flights-delay",
+        root,
+        data=str(target_file.relative_to(root)),
+        target=DEMO_TARGET,
+        name="flights-delay",
         force=force,
     )
 

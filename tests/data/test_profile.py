@@ -87,8 +87,9 @@ def test_cleaning_makes_a_derived_version(
     store: Store, add_frame: Callable[..., DatasetVersion], planted: pd.DataFrame
 ) -> None:
     raw = add_frame(planted)
-    spec = make_spec("malignant", "binary", cleaning={"drop_leaking_columns": True,
-                                                      "drop_columns": ["lab_note"]})
+    spec = make_spec(
+        "malignant", "binary", cleaning={"drop_leaking_columns": True, "drop_columns": ["lab_note"]}
+    )
     result = profile_version(spec, store, raw)
     cleaned = store.meta.dataset(result.cleaned_version)
     assert cleaned["parent_version"] == raw.version and cleaned["kind"] == "cleaned"
@@ -101,7 +102,9 @@ def test_cleaning_makes_a_derived_version(
     ops = {op["op"] for op in result.cleaning}
     assert ops == {"drop_columns", "drop_duplicate_rows", "drop_missing_target"}
     assert [v.version for v in lineage(store, DatasetVersion.from_row(cleaned))] == [
-        cleaned["version"], raw.version]
+        cleaned["version"],
+        raw.version,
+    ]
     # Same inputs: same cleaned version, recorded once.
     again = profile_version(spec, store, raw)
     assert again.cleaned_version == result.cleaned_version
@@ -122,11 +125,18 @@ def test_nothing_to_clean_keeps_the_raw_version(
 
 @pytest.mark.parametrize(
     ("loader", "target", "task"),
-    [(load_iris, "target", "multiclass"), (load_wine, "target", "multiclass"),
-     (load_diabetes, "target", "regression"), (load_breast_cancer, "target", "binary")],
+    [
+        (load_iris, "target", "multiclass"),
+        (load_wine, "target", "multiclass"),
+        (load_diabetes, "target", "regression"),
+        (load_breast_cancer, "target", "binary"),
+    ],
 )
 def test_clean_real_data_raises_no_errors(
-    store: Store, add_frame: Callable[..., DatasetVersion], loader: Callable, target: str,
+    store: Store,
+    add_frame: Callable[..., DatasetVersion],
+    loader: Callable,
+    target: str,
     task: str,
 ) -> None:
     raw = add_frame(loader(as_frame=True).frame)
@@ -137,9 +147,13 @@ def test_clean_real_data_raises_no_errors(
     assert max(associations) > (0.7 if task != "regression" else 0.2)  # real signal is seen
 
 
-def test_roles_of_the_demo_table(store: Store, add_frame: Callable, demo_frame: pd.DataFrame) -> None:
+def test_roles_of_the_demo_table(
+    store: Store, add_frame: Callable, demo_frame: pd.DataFrame
+) -> None:
     raw = add_frame(demo_frame)
-    result = profile_version(make_spec("late", "binary", columns={"flight": "categorical"}), store, raw)
+    result = profile_version(
+        make_spec("late", "binary", columns={"flight": "categorical"}), store, raw
+    )
     stats = {s.name: s for s in result.column_stats}
     assert stats["flight_date"].role == "datetime"  # ISO date strings
     assert stats["carrier"].role == "categorical"
@@ -158,17 +172,26 @@ def test_roles_of_the_demo_table(store: Store, add_frame: Callable, demo_frame: 
 def test_more_roles(store: Store, add_frame: Callable) -> None:
     n = 300
     rng = np.random.default_rng(1)
-    frame = pd.DataFrame({
-        "row": np.arange(n),
-        "flag": rng.choice(["Yes", "No"], n),
-        "when": pd.date_range("2024-01-01", periods=n, freq="D").strftime("%m/%d/%Y"),
-        "review": [" ".join(rng.choice(["good", "bad", "late", "fine", "slow"], 8)) for _ in range(n)],
-        "y": rng.normal(size=n),
-    })
+    frame = pd.DataFrame(
+        {
+            "row": np.arange(n),
+            "flag": rng.choice(["Yes", "No"], n),
+            "when": pd.date_range("2024-01-01", periods=n, freq="D").strftime("%m/%d/%Y"),
+            "review": [
+                " ".join(rng.choice(["good", "bad", "late", "fine", "slow"], 8)) for _ in range(n)
+            ],
+            "y": rng.normal(size=n),
+        }
+    )
     result = profile_version(make_spec("y", "regression"), store, add_frame(frame))
     roles = {s.name: s.role for s in result.column_stats}
-    assert roles == {"y": "target", "row": "identifier", "flag": "boolean", "when": "datetime",
-                     "review": "text"}
+    assert roles == {
+        "y": "target",
+        "row": "identifier",
+        "flag": "boolean",
+        "when": "datetime",
+        "review": "text",
+    }
 
 
 def test_target_problems(store: Store, add_frame: Callable) -> None:
@@ -180,7 +203,9 @@ def test_target_problems(store: Store, add_frame: Callable) -> None:
         profile_version(make_spec("y", "regression"), store, raw)
     with pytest.raises(DataError, match="target column `z` is not in"):
         profile_version(make_spec("z", "binary"), store, raw)
-    with pytest.raises(SpecError, match="`columns` names a missing column: column `nope` is not in"):
+    with pytest.raises(
+        SpecError, match="`columns` names a missing column: column `nope` is not in"
+    ):
         profile_version(make_spec("y", "multiclass", columns={"nope": "numeric"}), store, raw)
     empty = add_frame(pd.DataFrame({"x": [1.0, 2.0], "y": [None, None]}), name="empty")
     with pytest.raises(DataError, match="has no values"):

@@ -166,19 +166,21 @@ def _profile_and_record(
     write_profile_report(result, report_path)
     result.report_path = str(report_path)
     ref = store.artifacts.put_file(report_path, suffix=".html")
-    store.meta.add_profile({
-        "dataset_version": raw.version,
-        "summary": {
-            "profile_key": profile_key(spec, raw.version),
-            "cleaned_version": result.cleaned_version,
-            "rows": result.rows,
-            "columns": result.columns,
-            "findings_by_severity": result.findings_by_severity,
-        },
-        "findings": [f.to_dict() for f in result.findings],
-        "report_sha256": ref.sha256,
-        "report_path": str(report_path),
-    })
+    store.meta.add_profile(
+        {
+            "dataset_version": raw.version,
+            "summary": {
+                "profile_key": profile_key(spec, raw.version),
+                "cleaned_version": result.cleaned_version,
+                "rows": result.rows,
+                "columns": result.columns,
+                "findings_by_severity": result.findings_by_severity,
+            },
+            "findings": [f.to_dict() for f in result.findings],
+            "report_sha256": ref.sha256,
+            "report_path": str(report_path),
+        }
+    )
     return result
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -17,9 +17,12 @@ import pyarrow.parquet as pq
 
 from loopml.errors import DataError
 from loopml.spec import DataSource
+from loopml.urls import redact_url
 
+T = TypeVar("T")
 BATCH_ROWS = 65_536
-_CSV_BLOCK = 8 << 20
+_CSV_BLOCK = 256 << 10  # small blocks: pyarrow reads many blocks ahead
+_CSV_INFERENCE_BLOCK = 8 << 20
 _SNIFF_BYTES = 256 << 10
 _NULLS = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "#N/A", "-NaN", "-nan"]
 _CONVERSION = re.compile(r"In CSV column #(\d+): .*CSV conversion error")
@@ -34,6 +37,7 @@ class TableSource:
     description: str
     _csv_options: dict[str, Any] = field(default_factory=dict)
     _forced_strings: set[str] = field(default_factory=set)
+    _csv_schema: pa.Schema | None = None
 
     @property
     def kind(self) -> str:
@@ -54,7 +58,7 @@ class TableSource:
             info.update(self._csv_options)
         if self.kind == "sql":
             info.update(
-                url=_redact(self.spec.url or ""), table=self.spec.table, query=self.spec.query
+                url=redact_url(self.spec.url or ""), table=self.spec.table, query=self.spec.query
             )
         return info
 
@@ -69,13 +73,12 @@ class TableSource:
         yield from reader()
 
     # CSV --------------------------------------------------------------------------------
-    def _open_csv(self) -> pacsv.CSVStreamingReader:
+    def _open_csv(self, block_size: int, column_types: dict[str, pa.DataType]) -> Any:
         opts = self._csv_options
-        column_types = {name: pa.string() for name in self._forced_strings}
         try:
             return pacsv.open_csv(
                 self.path,
-                read_options=pacsv.ReadOptions(encoding=opts["encoding"], block_size=_CSV_BLOCK),
+                read_options=pacsv.ReadOptions(encoding=opts["encoding"], block_size=block_size),
                 parse_options=pacsv.ParseOptions(
                     delimiter=opts["delimiter"], newlines_in_values=True
                 ),
@@ -86,27 +89,48 @@ class TableSource:
         except pa.ArrowInvalid as exc:
             raise self._csv_error(exc) from exc
 
+    def _csv_types(self) -> dict[str, pa.DataType]:
+        """Column types inferred from the first 8 MiB (all-empty columns read as text)."""
+        if self._csv_schema is None:
+            forced = {name: pa.string() for name in self._forced_strings}
+            probe = self._open_csv(_CSV_INFERENCE_BLOCK, forced)
+            schema = probe.schema
+            probe.close()
+            binary = [f.name for f in schema if pa.types.is_binary(f.type)]
+            if binary:
+                raise self._encoding_error(binary[0])
+            self._csv_schema = pa.schema(
+                [
+                    pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type)
+                    for f in schema
+                ]
+            )
+        return {f.name: f.type for f in self._csv_schema}
+
     def _csv_batches(self) -> Iterator[pa.RecordBatch]:
-        # pyarrow infers column types from the first block; a later block that does not
-        # fit (e.g. text in a numeric column) restarts the read with that column as text.
-        while True:
-            reader = self._open_csv()
-            emitted = 0
-            try:
-                for batch in reader:
-                    emitted += batch.num_rows
-                    yield batch
-                return
-            except pa.ArrowInvalid as exc:
-                match = _CONVERSION.search(str(exc))
-                if match is None:
-                    raise self._csv_error(exc) from exc
-                name = reader.schema.names[int(match[1])]
-                if emitted:
-                    # Batches already went out with the old type: the caller must restart.
-                    self._forced_strings.add(name)
-                    raise _SchemaChanged(name) from exc
-                self._forced_strings.add(name)
+        # Types come from the first 8 MiB; the file then streams in small blocks (bounded
+        # memory). A later block that does not fit a type (text in a numeric column) makes
+        # that column text and raises SchemaChanged: the consumer starts over.
+        reader = self._open_csv(_CSV_BLOCK, self._csv_types())
+        try:
+            yield from reader
+        except pa.ArrowInvalid as exc:
+            match = _CONVERSION.search(str(exc))
+            if match is None:
+                raise self._csv_error(exc) from exc
+            name = reader.schema.names[int(match[1])]
+            if name in self._forced_strings or "invalid UTF8" in str(exc):
+                raise self._encoding_error(name) from exc
+            self._forced_strings.add(name)
+            self._csv_schema = None
+            raise SchemaChanged(name) from exc
+
+    def _encoding_error(self, column: str) -> DataError:
+        return DataError(
+            f"{self.path}: column `{column}` holds bytes that are not valid "
+            f"{self._csv_options['encoding']}; set `data.encoding` in loopml.yaml "
+            "(e.g. latin-1, cp1252)"
+        )
 
     def _csv_error(self, exc: Exception) -> DataError:
         text = str(exc)
@@ -174,22 +198,26 @@ class TableSource:
             engine.dispose()
 
 
-class _SchemaChanged(Exception):
-    """A CSV column turned out to need a wider type after batches were emitted."""
+class SchemaChanged(Exception):
+    """A CSV column needs a wider type than its first rows suggested: read the source again."""
 
     def __init__(self, column: str) -> None:
         super().__init__(column)
         self.column = column
 
 
-def iter_batches(source: TableSource) -> Iterator[pa.RecordBatch]:
-    """All batches of a source, restarting when a CSV column must be re-read as text."""
+def read_source(source: TableSource, consume: Callable[[Iterator[pa.RecordBatch]], T]) -> T:
+    """`consume(batches)`, started over whenever the source's schema has to widen."""
     while True:
         try:
-            yield from source.batches()
-            return
-        except _SchemaChanged:
+            return consume(source.batches())
+        except SchemaChanged:
             continue
+
+
+def read_table(source: TableSource) -> pa.Table:
+    """The whole source as one Arrow table (for small sources and tests)."""
+    return read_source(source, lambda batches: pa.Table.from_batches(list(batches)))
 
 
 def open_source(spec: DataSource, root: Path) -> TableSource:
@@ -198,7 +226,7 @@ def open_source(spec: DataSource, root: Path) -> TableSource:
         url = spec.url or ""
         engine = _sql_engine(url)
         what = f"query {spec.query!r}" if spec.query else f"table {spec.table!r}"
-        source = TableSource(spec, root, f"{what} at {_redact(url)}")
+        source = TableSource(spec, root, f"{what} at {redact_url(url)}")
         _check_sql(engine, source)
         return source
     path = _resolve(spec.path or "", root)
@@ -324,10 +352,20 @@ def _sql_engine(url: str) -> Any:
     import sqlalchemy as sa
 
     try:
+        parsed = sa.engine.make_url(url)
+        file_db = parsed.get_backend_name() == "sqlite" and parsed.database not in (
+            None,
+            "",
+            ":memory:",
+        )
+        if file_db and not Path(parsed.database).exists():
+            raise DataError(
+                f"SQLite file {parsed.database} in `data.url` does not exist; check the path"
+            )
         return sa.create_engine(url)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError, ValueError) as exc:
         raise DataError(
-            f"`data.url` {_redact(url)!r} is not a usable SQLAlchemy URL ({exc}); "
+            f"`data.url` {redact_url(url)!r} is not a usable SQLAlchemy URL ({exc}); "
             "write it like sqlite:///path/to/file.db or postgresql://user@host/db"
         ) from exc
 
@@ -342,7 +380,7 @@ def _check_sql(engine: Any, source: TableSource) -> None:
                 if not sa.inspect(conn).has_table(spec.table):
                     names = sa.inspect(conn).get_table_names()
                     raise DataError(
-                        f"table {spec.table!r} does not exist at {_redact(spec.url or '')}; "
+                        f"table {spec.table!r} does not exist at {redact_url(spec.url or '')}; "
                         f"tables there: {', '.join(names) or 'none'}"
                     )
             else:
@@ -374,7 +412,3 @@ def _unify(table: pa.Table, schema: pa.Schema) -> pa.Table:
 def _resolve(path: str, root: Path) -> Path:
     candidate = Path(path).expanduser()
     return candidate if candidate.is_absolute() else (root / candidate)
-
-
-def _redact(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)

@@ -15,12 +15,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from loopml.data.sources import TableSource, iter_batches
+from loopml.data.sources import TableSource, read_source
 from loopml.errors import DataError
 from loopml.store import ArtifactRef, Store
 
 # Version of the canonical form below; part of every hash, bumped if the form changes.
 _CANONICAL_FORM = "loopml-table-v1"
+ROW_GROUP_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,13 @@ def canonical_schema(schema: pa.Schema) -> pa.Schema:
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise DataError(f"the table has repeated column names {dupes}; rename them")
-    return pa.schema([pa.field(f.name, canonical_type(f.type)) for f in schema])
+    fields = []
+    for f in schema:
+        try:
+            fields.append(pa.field(f.name, canonical_type(f.type)))
+        except DataError as exc:
+            raise DataError(f"column `{f.name}`: {exc.message}") from None
+    return pa.schema(fields)
 
 
 class ContentHasher:
@@ -171,6 +178,8 @@ def _hash_array(array: pa.Array, parts: list[Any]) -> None:
     parts[0].update(valid.tobytes())
     dtype = array.type
     if pa.types.is_string(dtype):
+        if array.null_count:  # null slots may hold any bytes; validity is hashed above
+            array = array.fill_null("")
         offsets = np.frombuffer(
             array.buffers()[1], dtype=np.int32, count=n + 1, offset=array.offset * 4
         )
@@ -228,15 +237,21 @@ def snapshot(
     hasher = ContentHasher(schema)
     with store.artifacts.staging_path(".parquet") as staging:
         with pq.ParquetWriter(staging, schema, compression="zstd") as writer:
+            pending: list[pa.RecordBatch] = []  # row groups of ~64k rows, whatever the batches
             for batch in _chain(first, iterator):
                 canonical = canonicalize(batch, schema)
                 hasher.update(canonical)
-                writer.write_batch(canonical)
+                pending.append(canonical)
+                if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
+                    writer.write_table(pa.Table.from_batches(pending, schema))
+                    pending = []
                 if target is not None:
                     column = canonical.column(schema.get_field_index(target))
                     labelled += len(column) - column.null_count
                 if on_rows is not None:
                     on_rows(canonical.num_rows)
+            if pending:
+                writer.write_table(pa.Table.from_batches(pending, schema))
         if hasher.rows == 0:
             raise DataError(f"{where} has a header but no data rows; add rows")
         if target is not None and labelled == 0:
@@ -265,8 +280,11 @@ def version_source(
     target: str | None = None,
 ) -> DatasetVersion:
     """Stream a source into the store as a raw dataset version (same content, same version)."""
-    version, columns, rows, ref = snapshot(
-        iter_batches(source), store, on_rows=on_rows, target=target, where=source.description
+    version, columns, rows, ref = read_source(
+        source,
+        lambda batches: snapshot(
+            batches, store, on_rows=on_rows, target=target, where=source.description
+        ),
     )
     return record_version(
         store,

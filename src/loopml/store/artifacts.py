@@ -75,7 +75,7 @@ class LocalArtifactStore:
         relpath = f"objects/{sha[:2]}/{sha}{suffix}"
         final = self._inside(relpath)
         size = path.stat().st_size
-        if final.exists() and final.stat().st_size == size:
+        if final.exists() and final.stat().st_size == size and sha256_file(final) == sha:
             return ArtifactRef(sha, size, relpath)
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=self.root / "tmp", suffix=suffix)

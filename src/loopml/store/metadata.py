@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from loopml.errors import NotFoundError, StoreError
+from loopml.urls import redact_url
 
 metadata = sa.MetaData()
 
@@ -98,7 +100,9 @@ def create_engine(url: str) -> Engine:
     try:
         engine = sa.create_engine(url)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
-        raise StoreError(f"store.metadata URL {url!r} is not usable: {exc}") from exc
+        raise StoreError(
+            f"`store.metadata` URL {redact_url(url)!r} is not usable: {redact_url(str(exc))}"
+        ) from exc
     if engine.dialect.name == "sqlite":
 
         @sa.event.listens_for(engine, "connect")
@@ -121,25 +125,41 @@ class MetadataStore:
         self.engine = create_engine(url)
         self._migrate()
 
-    def _migrate(self) -> None:
+    def _schema_version(self) -> int:
         try:
             with self.engine.begin() as conn:
                 schema_migrations.create(conn, checkfirst=True)
                 current = conn.execute(sa.select(sa.func.max(schema_migrations.c.version))).scalar()
-        except sa.exc.OperationalError as exc:
-            raise StoreError(f"cannot open the metadata store {self.url}: {exc.orig}") from exc
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(
+                f"cannot open the metadata store {redact_url(self.url)}: {exc.orig}"
+            ) from exc
         current = current or 0
         if current > SCHEMA_VERSION:
             raise StoreError(
-                f"the metadata store {self.url} has schema {current}, newer than this loopml "
-                f"knows ({SCHEMA_VERSION}); upgrade loopml"
+                f"the metadata store {redact_url(self.url)} has schema {current}, newer than "
+                f"this loopml knows ({SCHEMA_VERSION}); upgrade loopml"
             )
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            with self.engine.begin() as conn:
-                MIGRATIONS[version - 1](conn)
-                conn.execute(
-                    schema_migrations.insert().values(version=version, applied_at=utcnow())
-                )
+        return current
+
+    def _migrate(self) -> None:
+        # Each migration commits with its record. Two processes opening a fresh store may
+        # race: the loser's DDL fails, and it re-reads the version the winner recorded.
+        for _attempt in range(20):
+            try:
+                current = self._schema_version()
+                if current == SCHEMA_VERSION:
+                    return
+                with self.engine.begin() as conn:
+                    MIGRATIONS[current](conn)
+                    conn.execute(
+                        schema_migrations.insert().values(version=current + 1, applied_at=utcnow())
+                    )
+            except (sa.exc.DBAPIError, StoreError) as exc:
+                if "already exists" not in str(exc) and "UNIQUE" not in str(exc):
+                    raise
+                time.sleep(0.05)
+        raise StoreError(f"could not migrate the metadata store {redact_url(self.url)}")
 
     def close(self) -> None:
         """Release pooled connections."""
