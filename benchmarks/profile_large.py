@@ -257,6 +257,7 @@ def measure(
         time_file = Path(fh.name)
     try:
         full = [GNU_TIME, "-v", "-o", str(time_file), *argv]
+        load_before = os.getloadavg()[0]
         t0 = time.perf_counter()
         try:
             proc = subprocess.run(
@@ -280,7 +281,8 @@ def measure(
     system = re.search(r"System time \(seconds\):\s*([\d.]+)", report)
     if user and system:
         cpu = float(user.group(1)) + float(system.group(1))
-    return Measurement(label, argv, rc, wall, peak, cpu, out, err)
+    extra = {"load_1m_before": load_before, "load_1m_after": os.getloadavg()[0]}
+    return Measurement(label, argv, rc, wall, peak, cpu, out, err, extra)
 
 
 def tail(text: str, lines: int = 25) -> str:
@@ -529,7 +531,8 @@ def table_row(m: Measurement) -> str:
     rss = "n/a" if m.peak_rss_mb is None else f"{m.peak_rss_mb:,.0f}"
     cpu = "n/a" if m.cpu_s is None else f"{m.cpu_s:.2f}"
     share = "n/a" if m.cpu_s is None or not m.wall_s else f"{m.cpu_s / m.wall_s:.2f}"
-    return f"{m.label:<26} {m.wall_s:>8.2f} {cpu:>8} {share:>8} {rss:>12} {m.rc:>3}"
+    load = f"{m.extra.get('load_1m_before', 0):.1f}>{m.extra.get('load_1m_after', 0):.1f}"
+    return f"{m.label:<26} {m.wall_s:>8.2f} {cpu:>8} {share:>8} {rss:>12} {m.rc:>3} {load:>10}"
 
 
 def print_table(loopml_res: dict | None, peer: Measurement | None, rows: int) -> int:
@@ -549,8 +552,9 @@ def print_table(loopml_res: dict | None, peer: Measurement | None, rows: int) ->
     if peer is not None:
         print(table_row(peer))
     print(
-        "(CPU s: user + system seconds of the child; CPU/wall well under the cores it can "
-        "use means the machine was busy with other work)"
+        "(CPU s: user + system seconds of the child; load: 1-minute load average before > "
+        "after the child. A CPU/wall well under the cores the tool can use, or a load above "
+        "it, means other work competed for the 2 cores)"
     )
     print()
     status = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -92,10 +93,7 @@ class TableSource:
     def _csv_types(self) -> dict[str, pa.DataType]:
         """Column types inferred from the first 8 MiB (all-empty columns read as text)."""
         if self._csv_schema is None:
-            forced = {name: pa.string() for name in self._forced_strings}
-            probe = self._open_csv(_CSV_INFERENCE_BLOCK, forced)
-            schema = probe.schema
-            probe.close()
+            schema = self._probe_schema()
             binary = [f.name for f in schema if pa.types.is_binary(f.type)]
             if binary:
                 raise self._encoding_error(binary[0])
@@ -106,6 +104,41 @@ class TableSource:
                 ]
             )
         return {f.name: f.type for f in self._csv_schema}
+
+    def _probe_schema(self) -> pa.Schema:
+        # Parse a prefix cut at a line end ourselves: opening pyarrow's streaming reader with
+        # large blocks would read far ahead into the file.
+        opts = self._csv_options
+        forced = {name: pa.string() for name in self._forced_strings}
+        with open(self.path, "rb") as handle:  # type: ignore[arg-type]
+            head = handle.read(_CSV_INFERENCE_BLOCK + 1)
+        whole = len(head) <= _CSV_INFERENCE_BLOCK
+        try:  # an incremental decoder keeps a character cut by the prefix's end for later
+            text = codecs.getincrementaldecoder(opts["encoding"])().decode(head, final=whole)
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{self.path}: the bytes at offset {exc.start} are not valid "
+                f"{opts['encoding']}; set `data.encoding` in loopml.yaml (e.g. latin-1, cp1252)"
+            ) from exc
+        for _attempt in range(4):
+            if not whole:
+                text = text[: text.rfind("\n") + 1] or text
+            try:
+                table = pacsv.read_csv(
+                    io.BytesIO(text.encode("utf-8")),
+                    parse_options=pacsv.ParseOptions(
+                        delimiter=opts["delimiter"], newlines_in_values=True
+                    ),
+                    convert_options=pacsv.ConvertOptions(
+                        null_values=_NULLS, strings_can_be_null=True, column_types=forced
+                    ),
+                )
+                return table.schema
+            except pa.ArrowInvalid as exc:
+                if whole or "Expected" not in str(exc):
+                    raise self._csv_error(exc) from exc
+                text = text[: len(text) // 2]  # the cut may have split a quoted field
+        raise DataError(f"{self.path}: cannot infer column types from its first rows")
 
     def _csv_batches(self) -> Iterator[pa.RecordBatch]:
         # Types come from the first 8 MiB; the file then streams in small blocks (bounded
