@@ -43,12 +43,16 @@ def planted() -> pd.DataFrame:
     frame["patient_id"] = [f"P{i:05d}" for i in range(n)]
     frame["site"] = "clinic-a"
     frame["rare_flag"] = np.where(np.arange(n) < 2, "x", "y")
-    frame["texture_copy"] = frame["texture"].rank(method="dense").map(lambda r: f"t{int(r)}")
+    frame["grade"] = pd.qcut(frame["texture"], 5, labels=list("abcde")).astype(str)
+    frame["grade_code"] = frame["grade"].map({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5})
     frame["lab_note"] = np.where(rng.random(n) < 0.7, np.nan, rng.normal(size=n))
     frame["postcode"] = [f"Z{v}" for v in rng.integers(0, 400, n)]
     mixed = rng.integers(1, 90, n).astype(str).astype(object)
     mixed[rng.choice(n, 40, replace=False)] = "unknown"
     frame["age_text"] = mixed
+    frame["noise_a"] = rng.normal(size=n)  # distinct values: no duplicate of noise_b
+    frame["noise_b"] = rng.normal(size=n)
+    frame["radius_again"] = frame["radius"]
     spikes = rng.normal(size=n)
     spikes[:30] = 1e4
     frame["spiky"] = spikes
@@ -70,7 +74,9 @@ def test_planted_problems_are_found(
     assert roles["patient_id"] == "identifier" and "identifier_column" in found["patient_id"]
     assert roles["site"] == "constant" and "constant_column" in found["site"]
     assert "near_constant_column" in found["rare_flag"]
-    assert "duplicate_columns" in found["texture_copy"] and "duplicate_columns" in found["texture"]
+    assert "duplicate_columns" in found["grade"] and "duplicate_columns" in found["grade_code"]
+    assert "duplicate_columns" in found["radius_again"]
+    assert "duplicate_columns" not in found.get("noise_a", set()) | found.get("noise_b", set())
     assert "high_missing_rate" in found["lab_note"]
     assert "high_cardinality" in found["postcode"]
     assert "mixed_types" in found["age_text"]

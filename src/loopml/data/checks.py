@@ -173,23 +173,38 @@ def check_columns(scans: list[ColumnScan], spec: ProjectSpec) -> list[Finding]:
     return findings
 
 
-def check_duplicate_columns(scans: list[ColumnScan]) -> list[Finding]:
-    """Columns that carry the same information (equal values, or a one-to-one relabelling)."""
-    groups: dict[str, list[str]] = defaultdict(list)
+def check_duplicate_columns(scans: list[ColumnScan], content: dict[str, str]) -> list[Finding]:
+    """Columns with equal values, or categorical-like columns that relabel each other.
+
+    `content` maps column names to their content digests (from the dataset version).
+    """
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for scan in scans:
-        if scan.stats.role != "constant":
-            groups[scan.codes_digest].append(scan.stats.name)
-    return [
-        Finding(
-            "duplicate_columns",
-            "warning",
-            names,
-            f"columns {', '.join(f'`{n}`' for n in names)} carry the same information "
-            "(equal values up to relabelling); keep one",
+        s = scan.stats
+        if s.role == "constant":
+            continue
+        if s.name in content:
+            groups[("equal", content[s.name])].append(s.name)
+        # Columns of (nearly) distinct values trivially "relabel" each other, more so with
+        # duplicate rows; only few-valued columns make a meaningful one-to-one mapping.
+        if s.unique <= 0.5 * s.count:
+            groups[("relabel", scan.codes_digest)].append(s.name)
+    seen: set[tuple[str, ...]] = set()
+    findings = []
+    for (kind, _), names in groups.items():
+        if len(names) < 2 or tuple(names) in seen:
+            continue
+        seen.add(tuple(names))
+        how = "hold equal values" if kind == "equal" else "relabel each other one to one"
+        findings.append(
+            Finding(
+                "duplicate_columns",
+                "warning",
+                names,
+                f"columns {', '.join(f'`{n}`' for n in names)} {how}; keep one",
+            )
         )
-        for names in groups.values()
-        if len(names) > 1
-    ]
+    return findings
 
 
 def check_duplicate_rows(duplicates: int, rows: int, spec: ProjectSpec) -> list[Finding]:

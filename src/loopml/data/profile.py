@@ -241,7 +241,7 @@ def profile_version(
         check_target(target, spec, target_summary.get("counts", {}))
         + check_leakage(scans, spec, leak_scores)
         + check_duplicate_rows(duplicates, n, spec)
-        + check_duplicate_columns(scans)
+        + check_duplicate_columns(scans, {c["name"]: c["digest"] for c in raw.columns})
         + check_columns(scans, spec)
     )
     findings.sort(key=lambda f: -SEVERITY_RANK[f.severity])
