@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -268,7 +269,6 @@ def test_sql_source(tmp_path: Path, demo_csv: Path) -> None:
 
 
 def test_every_command_and_option_is_documented() -> None:
-    import click
     import typer.main
 
     from loopml.cli import app

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -113,8 +114,25 @@ def create_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            # loopml emits BEGIN itself (below), so write transactions can take the write
+            # lock up front instead of failing to upgrade a read lock under contention.
+            dbapi_conn.isolation_level = None
+
+        @sa.event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            immediate = conn.info.pop("write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+@contextlib.contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction (on SQLite it holds the write lock from its start)."""
+    with engine.connect() as conn:
+        conn.info["write"] = True
+        with conn.begin():
+            yield conn
 
 
 class MetadataStore:
@@ -127,7 +145,7 @@ class MetadataStore:
 
     def _schema_version(self) -> int:
         try:
-            with self.engine.begin() as conn:
+            with writing(self.engine) as conn:
                 schema_migrations.create(conn, checkfirst=True)
                 current = conn.execute(sa.select(sa.func.max(schema_migrations.c.version))).scalar()
         except sa.exc.DBAPIError as exc:
@@ -145,20 +163,20 @@ class MetadataStore:
     def _migrate(self) -> None:
         # Each migration commits with its record. Two processes opening a fresh store may
         # race: the loser's DDL fails, and it re-reads the version the winner recorded.
-        for _attempt in range(20):
+        for attempt in range(20):
             try:
                 current = self._schema_version()
                 if current == SCHEMA_VERSION:
                     return
-                with self.engine.begin() as conn:
+                with writing(self.engine) as conn:
                     MIGRATIONS[current](conn)
                     conn.execute(
                         schema_migrations.insert().values(version=current + 1, applied_at=utcnow())
                     )
             except (sa.exc.DBAPIError, StoreError) as exc:
-                if "already exists" not in str(exc) and "UNIQUE" not in str(exc):
+                if not any(m in str(exc) for m in ("already exists", "UNIQUE", "locked")):
                     raise
-                time.sleep(0.05)
+                time.sleep(0.05 * (attempt + 1))
         raise StoreError(f"could not migrate the metadata store {redact_url(self.url)}")
 
     def close(self) -> None:
@@ -168,7 +186,7 @@ class MetadataStore:
     # datasets -------------------------------------------------------------------------
     def add_dataset(self, row: dict[str, Any]) -> None:
         """Record a dataset version (idempotent: an existing version is left as it is)."""
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             exists = conn.execute(
                 sa.select(datasets.c.version).where(datasets.c.version == row["version"])
             ).first()
@@ -201,7 +219,7 @@ class MetadataStore:
     # profiles ---------------------------------------------------------------------------
     def add_profile(self, row: dict[str, Any]) -> int:
         """Record a profile of a dataset version; returns its id."""
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             result = conn.execute(profiles.insert().values(created_at=utcnow(), **row))
             return int(result.inserted_primary_key[0])
 
@@ -218,7 +236,7 @@ class MetadataStore:
     # splits -----------------------------------------------------------------------------
     def add_split(self, row: dict[str, Any]) -> None:
         """Record a split (idempotent by id)."""
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             exists = conn.execute(sa.select(splits.c.id).where(splits.c.id == row["id"])).first()
             if exists is None:
                 conn.execute(splits.insert().values(created_at=utcnow(), **row))
@@ -237,7 +255,7 @@ class MetadataStore:
 
     def add_test_access(self, split_id: str, purpose: str) -> None:
         """Log that the sealed test part of a split was opened, and why."""
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             conn.execute(
                 test_access.insert().values(split_id=split_id, purpose=purpose, at=utcnow())
             )
