@@ -273,8 +273,8 @@ def data_list(
             v.parent_version[:12] if v.parent_version else "",
             f"{v.n_rows:,}",
             v.n_columns,
-            v.created_at[:19].replace("T", " "),
-            v.source.get("description", ""),
+            v.created_at[:16].replace("T", " "),
+            _short_source(v.source),
         ]
         for v in versions
     ]
@@ -285,6 +285,12 @@ def data_list(
             rows,
         )
     )
+
+
+def _short_source(source: dict[str, Any]) -> str:
+    if source.get("kind") in ("csv", "parquet", "jsonl") and source.get("path"):
+        return Path(source["path"]).name
+    return str(source.get("description", ""))
 
 
 @data_app.command("show")

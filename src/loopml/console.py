@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -19,8 +21,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Piped output gets 120 columns (rich would assume 80) unless COLUMNS says otherwise.
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120
+console = Console(highlight=False, width=_WIDTH)
+err_console = Console(stderr=True, highlight=False, width=_WIDTH)
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -69,10 +73,11 @@ def print_json(data: Any) -> None:
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
-    """A rich table with the given header and rows (values rendered with str)."""
-    out = Table(title=title, title_justify="left", header_style="bold")
-    for name in columns:
-        out.add_column(name, overflow="fold")
+    """A rich table with the given header and rows; only the last column wraps."""
+    out = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
+    for position, name in enumerate(columns, start=1):
+        last = position == len(columns)
+        out.add_column(name, overflow="fold", no_wrap=not last)
     for row in rows:
         out.add_row(*("" if v is None else str(v) for v in row))
     return out
