@@ -116,7 +116,8 @@ def test_init_infers_the_task(tmp_path: Path) -> None:
         text = (tmp_path / "loopml.yaml").read_text()
         assert f"task: {task}" in text and f"metric: {metric}" in text
         assert run_json("profile", cwd=tmp_path)["rows"] == (442 if task == "regression" else 150)
-    loopml(
+    before = (tmp_path / "loopml.yaml").read_text()
+    proc = loopml(
         "init",
         "--data",
         "iris.parquet",
@@ -126,10 +127,42 @@ def test_init_infers_the_task(tmp_path: Path) -> None:
         "binary",
         "--force",
         cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "3 classes but the task is binary" in proc.stderr
+    assert (tmp_path / "loopml.yaml").read_text() == before  # nothing overwritten
+    proc = loopml(
+        "init",
+        "--data",
+        "iris.parquet",
+        "--target",
+        "species",
+        "--task",
+        "regression",
+        "--force",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "but the task is regression" in proc.stderr
+
+
+def test_init_in_another_folder(tmp_path: Path) -> None:
+    loopml(
+        "-p",
+        "elsewhere",
+        "init",
+        "--demo",
+        "--name",
+        "other",
+        "--metric",
+        "pr_auc",
+        cwd=tmp_path,
         check=True,
     )
-    proc = loopml("profile", cwd=tmp_path)
-    assert proc.returncode == 2 and "3 classes but the task is binary" in proc.stderr
+    spec = (tmp_path / "elsewhere" / "loopml.yaml").read_text()
+    assert 'name: "other"' in spec and "metric: pr_auc" in spec
+    assert 'path: "data/flights.csv"' in spec  # relative to the project folder
+    assert run_json("-p", "elsewhere", "profile", cwd=tmp_path)["rows"] == 5000
+    proc = loopml("init", "--demo", "--target", "x", cwd=tmp_path)
+    assert proc.returncode == 2 and "--demo" in proc.stderr
 
 
 def test_init_asks_in_a_terminal(tmp_path: Path, demo_csv: Path) -> None:
@@ -254,18 +287,25 @@ def test_no_spec_and_unknown_reference(project: Path) -> None:
 
 def test_sql_source(tmp_path: Path, demo_csv: Path) -> None:
     frame = pd.read_csv(demo_csv)
-    with sqlite3.connect(tmp_path / "flights.db") as conn:
+    project = tmp_path / "proj"
+    project.mkdir()
+    with sqlite3.connect(project / "flights.db") as conn:
         frame.to_sql("flights", conn, index=False)
-    (tmp_path / "loopml.yaml").write_text(
+    (project / "loopml.yaml").write_text(
         "name: sql-demo\n"
-        f"data:\n  url: sqlite:///{tmp_path / 'flights.db'}\n"
-        "  query: SELECT * FROM flights WHERE origin = 'JFK'\n"
+        "data:\n  url: sqlite:///flights.db\n"  # relative to the project folder
+        "  query: SELECT * FROM flights WHERE origin = 'JFK';\n"
         "target: late\ntask: binary\n"
     )
-    result = run_json("profile", cwd=tmp_path)
+    result = run_json("-p", "proj", "profile", cwd=tmp_path)
     assert result["rows"] == int((frame["origin"] == "JFK").sum())
-    versions = run_json("data", "list", cwd=tmp_path)
+    versions = run_json("-p", "proj", "data", "list", cwd=tmp_path)
     assert versions[-1]["source"]["kind"] == "sql"
+    missing = (project / "loopml.yaml").read_text().replace("flights.db", "nothere.db")
+    (project / "loopml.yaml").write_text(missing)
+    proc = loopml("-p", "proj", "profile", cwd=tmp_path)
+    assert proc.returncode == 2 and "nothere.db" in proc.stderr and "does not exist" in proc.stderr
+    assert not (project / "nothere.db").exists()
 
 
 def test_every_command_and_option_is_documented() -> None:

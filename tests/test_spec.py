@@ -72,6 +72,7 @@ def test_goals_are_parsed_and_checked() -> None:
         (with_(columns={"age": "numberish"}), ["columns.age", "numberish", "categorical"]),
         (with_(columns={"churned": "numeric"}), ["target", "churned"]),
         (with_(seed=-1), ["seed", "-1"]),
+        (with_(store={"artifacts": "s3://bucket/x"}), ["store.artifacts", "local folder"]),
         (with_(name="has space"), ["name", "has space"]),
         (with_(checks={"high_missing_rate": "a"}), ["checks.high_missing_rate", "'a'"]),
         ({k: v for k, v in BASE.items() if k != "target"}, ["missing required key `target`"]),

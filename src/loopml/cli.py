@@ -135,9 +135,14 @@ def init(
     from loopml.errors import UsageError
     from loopml.spec import DataSource
 
-    root = Path(_state["project"] or Path.cwd())
+    given = Path(_state["project"] or Path.cwd())
+    root = given.parent if given.suffix in (".yaml", ".yml") else given
     if demo:
-        spec, path = define_demo_project(root, force=force)
+        if data is not None or target is not None or task is not None:
+            raise UsageError(
+                "--demo sets the data, target and task itself; drop --data/--target/--task"
+            )
+        spec, path = define_demo_project(root, metric=metric, name=name, force=force)
     else:
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
         if data is None or target is None:
@@ -169,7 +174,7 @@ def init(
             force=force,
         )
     console.print(
-        f"Wrote {path}: project [bold]{spec.name}[/], target [bold]{spec.target}[/] "
+        f"Wrote {path}: project {spec.name}, target {spec.target} "
         f"({spec.task}, metric {spec.primary_metric}).\nNext: loopml profile"
     )
 
@@ -186,7 +191,7 @@ def profile(
     ] = None,
 ) -> None:
     """Version the data, run quality checks, clean it, and write the EDA report."""
-    from loopml.console import SEVERITY_STYLE, console, print_json, table
+    from loopml.console import console, print_json, severity, table
     from loopml.data.findings import at_least
 
     project = _project()
@@ -196,12 +201,12 @@ def profile(
         print_json(result.to_dict())
     else:
         console.print(
-            f"Dataset version [bold]{result.version[:12]}[/]: {result.rows:,} rows × "
+            f"Dataset version {result.version[:12]}: {result.rows:,} rows × "
             f"{result.columns} columns from {result.source}"
         )
         rows = [
             [
-                f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]",
+                severity(f.severity),
                 f.check,
                 ", ".join(f.columns),
                 f.message,
@@ -214,7 +219,7 @@ def profile(
             console.print("No findings.")
         if result.cleaned_version and result.cleaned_version != result.version:
             console.print(
-                f"Cleaned version [bold]{result.cleaned_version[:12]}[/]: "
+                f"Cleaned version {result.cleaned_version[:12]}: "
                 f"{result.cleaned_rows:,} rows × {result.cleaned_columns} columns "
                 f"({'; '.join(_describe_op(op) for op in result.cleaning)})"
             )
@@ -245,7 +250,7 @@ def split(
         return
     parts = ", ".join(f"{part} {count:,}" for part, count in info.counts.items() if count)
     console.print(
-        f"Split [bold]{info.short}[/] of dataset {info.dataset_version[:12]} "
+        f"Split {info.short} of dataset {info.dataset_version[:12]} "
         f"({info.strategy}, seed {info.seed}): {parts}. The test part is sealed."
     )
 
@@ -312,7 +317,7 @@ def data_show(
             | {"lineage": [v.version for v in lineage], "splits": [s.to_dict() for s in splits]}
         )
         return
-    console.print(f"Dataset version [bold]{version.version}[/] ({version.kind})")
+    console.print(f"Dataset version {version.version} ({version.kind})")
     console.print(f"Source: {version.source.get('description', '')}")
     console.print(
         f"Rows: {version.n_rows:,}  Columns: {version.n_columns}  Created: {version.created_at}"

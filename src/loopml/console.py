@@ -9,6 +9,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,10 +21,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 # Piped output gets 120 columns (rich would assume 80) unless COLUMNS says otherwise.
 _WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120
-console = Console(highlight=False, width=_WIDTH)
+console = Console(highlight=False, markup=False, width=_WIDTH)  # user text is never markup
 err_console = Console(stderr=True, highlight=False, width=_WIDTH)
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -72,6 +74,11 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
+def severity(level: str) -> Text:
+    """A finding's severity, coloured."""
+    return Text(level, style=SEVERITY_STYLE[level])
+
+
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
     """A rich table with the given header and rows; only the last column wraps."""
     out = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
@@ -79,10 +86,10 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table
         last = position == len(columns)
         out.add_column(name, overflow="fold", no_wrap=not last)
     for row in rows:
-        out.add_row(*("" if v is None else str(v) for v in row))
+        out.add_row(*(v if isinstance(v, Text) else Text("" if v is None else str(v)) for v in row))
     return out
 
 
 def error(message: str) -> None:
     """One sentence on stderr."""
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from loopml.data.schema import infer_task
+from loopml.data.schema import check_task, infer_task
 from loopml.data.sources import open_source, read_source
 from loopml.data.versions import require_column
 from loopml.errors import DataError, UsageError
@@ -76,11 +76,13 @@ def define_project(
             f"target column `{target}` in {data} has no values in its first rows; "
             "fill it or choose another target"
         )
+    task = task or infer_task(values)
+    check_task(task, values, target, data)
     raw = {
         "name": name or _project_name(root),
         "data": source.model_dump(exclude_defaults=True),
         "target": target,
-        "task": task or infer_task(values),
+        "task": task,
     }
     if metric:
         raw["metric"] = metric
@@ -89,7 +91,9 @@ def define_project(
     return spec, write_spec(spec, spec_path)
 
 
-def define_demo_project(root: Path, *, force: bool = False) -> tuple[ProjectSpec, Path]:
+def define_demo_project(
+    root: Path, *, metric: str | None = None, name: str | None = None, force: bool = False
+) -> tuple[ProjectSpec, Path]:
     """Copy the bundled demo table into `root/data/` and define a project on it."""
     target_file = root / "data" / DEMO_DATA.name
     target_file.parent.mkdir(parents=True, exist_ok=True)
@@ -97,9 +101,10 @@ def define_demo_project(root: Path, *, force: bool = False) -> tuple[ProjectSpec
         shutil.copyfile(DEMO_DATA, target_file)
     return define_project(
         root,
-        data=str(target_file.relative_to(root)),
+        data=str(target_file.resolve()),
         target=DEMO_TARGET,
-        name="flights-delay",
+        metric=metric,
+        name=name or "flights-delay",
         force=force,
     )
 

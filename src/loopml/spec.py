@@ -174,6 +174,16 @@ class StoreConfig(_Section):
     metadata: str = "sqlite:///.loopml/metadata.db"
     artifacts: str = ".loopml/artifacts"
 
+    @field_validator("artifacts")
+    @classmethod
+    def _local_folder(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError(
+                f"{value!r} is a URL; artifacts are stored in a local folder for now "
+                "(object stores come with the team set-up), so give a folder path"
+            )
+        return value
+
 
 class ProjectSpec(_Section):
     """The whole task definition: one `loopml.yaml`."""
@@ -285,7 +295,8 @@ def _describe(error: dict[str, Any], raw: dict[str, Any]) -> str:
     if kind == "value_error":
         message = str(error.get("ctx", {}).get("error", error["msg"]))
         return message if not key else f"key `{key}`: {message}"
-    return f"key `{key}` has value {value!r}: {error['msg'].lower()}"
+    message = error["msg"]
+    return f"key `{key}` has value {value!r}: {message[:1].lower()}{message[1:]}"
 
 
 def _model_at(loc: list[str]) -> type[BaseModel] | None:

@@ -205,7 +205,7 @@ def test_target_problems(store: Store, add_frame: Callable) -> None:
     raw = add_frame(frame)
     with pytest.raises(DataError, match="5 classes but the task is binary"):
         profile_version(make_spec("y", "binary"), store, raw)
-    with pytest.raises(DataError, match=r"holds text .* regression"):
+    with pytest.raises(DataError, match="holds string values but the task is regression"):
         profile_version(make_spec("y", "regression"), store, raw)
     with pytest.raises(DataError, match="target column `z` is not in"):
         profile_version(make_spec("z", "binary"), store, raw)

@@ -39,8 +39,11 @@ def plan_cleaning(
     ops: list[dict[str, Any]] = []
     dropped: set[str] = set()
 
+    # The target and the split's group / time columns stay, whatever their role.
+    keep = {spec.target, spec.split.group_column, spec.split.time_column}
+
     def drop(columns: list[str], reason: str) -> None:
-        chosen = [c for c in columns if c not in dropped and c != spec.target]
+        chosen = [c for c in columns if c not in dropped and c not in keep]
         if chosen:
             dropped.update(chosen)
             ops.append({"op": "drop_columns", "reason": reason, "columns": chosen})

@@ -24,6 +24,7 @@ from loopml.data.checks import (
 )
 from loopml.data.cleaning import apply_cleaning, plan_cleaning
 from loopml.data.findings import SEVERITY_RANK, Finding
+from loopml.data.schema import check_task
 from loopml.data.sources import open_source
 from loopml.data.stats import ColumnScan, ColumnStats, scan_column
 from loopml.data.versions import (
@@ -196,7 +197,7 @@ def profile_version(
     target_column = pq.read_table(path, columns=[spec.target]).column(0)
     target = scan_column(spec.target, target_column, spec.checks, role_override=None)
     target.stats.role = "target"
-    _check_target_fits_task(spec, target, target_column)
+    check_task(spec.task, target_column, spec.target, raw.source.get("description", "the data"))
     labelled = np.flatnonzero(~np.asarray(target_column.is_null().to_numpy(zero_copy_only=False)))
     rng = np.random.default_rng(spec.seed)
     sample = labelled
@@ -282,26 +283,6 @@ def _check_spec_columns(spec: ProjectSpec, names: list[str], raw: DatasetVersion
                 raise SpecError(f"`{key}` names a missing column: {exc.message}") from None
 
 
-def _check_target_fits_task(spec: ProjectSpec, target: ColumnScan, column: pa.ChunkedArray) -> None:
-    stats = target.stats
-    if stats.count == 0:
-        raise DataError(
-            f"target column `{spec.target}` has no values; fill it or choose another target"
-        )
-    if spec.task == "regression" and target.numeric is None:
-        raise DataError(
-            f"target `{spec.target}` holds text ({stats.dtype}) but the task is regression; "
-            "set `task: binary` or `task: multiclass`, or give a numeric target"
-        )
-    if spec.task == "binary" and stats.unique > 2:
-        raise DataError(
-            f"target `{spec.target}` has {stats.unique} classes but the task is binary; "
-            "set `task: multiclass`"
-            + (" or `task: regression`" if target.numeric is not None else "")
-        )
-    del column
-
-
 def _associate(
     scan: ColumnScan,
     sample: np.ndarray,
@@ -336,7 +317,7 @@ def _correlations(columns: dict[str, np.ndarray]) -> dict[str, Any]:
     """Spearman correlations (Pearson on ranks, pairwise complete) of numeric-like columns."""
     import pandas as pd
 
-    names = [n for n, v in columns.items() if np.nanstd(v) > 0][:60]
+    names = [n for n, v in columns.items() if np.isfinite(v).sum() > 1 and np.nanstd(v) > 0][:60]
     if len(names) < 2:
         return {"method": "spearman", "columns": names, "matrix": []}
     ranks = pd.DataFrame({n: pd.Series(columns[n]).rank() for n in names})

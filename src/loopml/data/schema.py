@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loopml.errors import DataError
 from loopml.spec import Checks
 
 _ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key|code|number|no)$|^(id|uuid|guid)_|Id$|ID$")
@@ -20,6 +21,16 @@ _BOOL_WORDS = {
     frozenset({"0", "1"}),
 }
 _DATE_SAMPLE = 500
+_DATE_FORMATS = (
+    "ISO8601",
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%d.%m.%Y",
+    "%m/%d/%Y %H:%M",
+    "%d/%m/%Y %H:%M",
+    "%d.%m.%Y %H:%M",
+    "%Y%m%d",
+)
 
 
 @dataclass(frozen=True)
@@ -94,15 +105,18 @@ def looks_like_dates(values: pa.Array) -> bool:
 
 
 def parse_dates(values: pa.Array) -> pa.Array:
-    """Parse strings as timestamps (ISO-8601 and common day-first/month-first forms); nulls fail."""
+    """Parse strings as timestamps in the format that reads most of them; failures are null."""
     import pandas as pd
 
     series = pd.Series(values.to_pylist(), dtype="object")
-    for fmt in ("ISO8601", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%m/%d/%Y %H:%M", "%Y%m%d"):
+    best = None
+    for fmt in _DATE_FORMATS:
         parsed = pd.to_datetime(series, format=fmt, errors="coerce", utc=True)
-        if parsed.notna().mean() >= 0.95 * series.notna().mean():
+        if best is None or parsed.notna().sum() > best.notna().sum():
+            best = parsed
+        if best.notna().sum() >= 0.95 * series.notna().sum():
             break
-    return pa.array(parsed.dt.tz_localize(None), type=pa.timestamp("us"))
+    return pa.array(best.dt.tz_localize(None), type=pa.timestamp("us"))
 
 
 def is_sequential(values: np.ndarray) -> bool:
@@ -126,3 +140,26 @@ def infer_task(values: pa.Array) -> str:
     if pa.types.is_integer(dtype):
         return "multiclass" if unique <= 10 else "regression"
     return "multiclass"
+
+
+def check_task(task: str, values: pa.Array | pa.ChunkedArray, target: str, where: str) -> None:
+    """Raise a DataError when the target column's values do not fit the task."""
+    present = values.drop_null()
+    dtype = values.type
+    numeric = pa.types.is_integer(dtype) or pa.types.is_floating(dtype)
+    if len(present) == 0:
+        raise DataError(
+            f"target column `{target}` in {where} has no values; fill it or choose another target"
+        )
+    if task == "regression" and not numeric:
+        raise DataError(
+            f"target `{target}` holds {dtype} values but the task is regression; "
+            "set `task: binary` or `task: multiclass`, or give a numeric target"
+        )
+    unique = pc.count_distinct(present).as_py()
+    if task == "binary" and unique > 2:
+        also = " or `task: regression`" if numeric else ""
+        raise DataError(
+            f"target `{target}` has {unique} classes but the task is binary; "
+            f"set `task: multiclass`{also}"
+        )

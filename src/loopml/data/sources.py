@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from loopml.errors import DataError
 from loopml.spec import DataSource
-from loopml.urls import redact_url
+from loopml.urls import redact_url, sqlite_url_in
 
 T = TypeVar("T")
 BATCH_ROWS = 65_536
@@ -206,7 +206,11 @@ class TableSource:
         import sqlalchemy as sa
 
         engine = _sql_engine(self.spec.url or "")
-        query = self.spec.query or sa.select(sa.text("*")).select_from(sa.table(self.spec.table))
+        query = (
+            sa.text(self.spec.query.strip().rstrip(";"))
+            if self.spec.query
+            else sa.select(sa.text("*")).select_from(sa.table(self.spec.table))
+        )
         schema: pa.Schema | None = None
         try:
             with engine.connect() as conn:
@@ -256,7 +260,8 @@ def read_table(source: TableSource) -> pa.Table:
 def open_source(spec: DataSource, root: Path) -> TableSource:
     """Check that the source exists and looks like a table; sniff CSV dialect and encoding."""
     if spec.kind == "sql":
-        url = spec.url or ""
+        url = sqlite_url_in(spec.url or "", root)
+        spec = spec.model_copy(update={"url": url})
         engine = _sql_engine(url)
         what = f"query {spec.query!r}" if spec.query else f"table {spec.table!r}"
         source = TableSource(spec, root, f"{what} at {redact_url(url)}")
@@ -417,7 +422,8 @@ def _check_sql(engine: Any, source: TableSource) -> None:
                         f"tables there: {', '.join(names) or 'none'}"
                     )
             else:
-                conn.execute(sa.text(f"SELECT * FROM ({spec.query}) AS q LIMIT 0"))
+                query = (spec.query or "").strip().rstrip(";")
+                conn.execute(sa.text(f"SELECT * FROM ({query}) AS q WHERE 1 = 0"))
     except sa.exc.SQLAlchemyError as exc:
         raise DataError(
             f"SQL source {source.description} failed: "

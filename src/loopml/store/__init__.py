@@ -22,7 +22,9 @@ class Store:
     @classmethod
     def for_project(cls, root: Path, metadata: str, artifacts: str) -> Store:
         """Resolve the spec's store settings against the project folder `root`."""
-        return cls(_resolve_sqlite(metadata, root), (root / artifacts).resolve())
+        from loopml.urls import sqlite_url_in
+
+        return cls(sqlite_url_in(metadata, root), (root / artifacts).resolve())
 
     @cached_property
     def meta(self) -> MetadataStore:
@@ -42,13 +44,3 @@ class Store:
         """Release database connections."""
         if "meta" in self.__dict__:
             self.meta.close()
-
-
-def _resolve_sqlite(url: str, root: Path) -> str:
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url == "sqlite:///:memory:":
-        return url
-    path = Path(url.removeprefix(prefix))
-    if not path.is_absolute():
-        path = (root / path).resolve()
-    return prefix + str(path)

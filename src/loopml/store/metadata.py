@@ -243,7 +243,7 @@ class MetadataStore:
 
     def split(self, ref: str) -> dict[str, Any]:
         """A split by id, unique prefix, or `latest`."""
-        return self._by_ref(splits, splits.c.id, ref, "split", "loopml split --list")
+        return self._by_ref(splits, splits.c.id, ref, "split", "loopml data show")
 
     def splits(self, dataset_version: str | None = None) -> list[dict[str, Any]]:
         """Splits, newest first, optionally of one dataset version."""
