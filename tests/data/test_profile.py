@@ -235,3 +235,24 @@ def test_profile_is_reproducible(store: Store, add_frame: Callable, planted: pd.
     first, second = profile_version(spec, store, raw), profile_version(spec, store, raw)
     assert [f.to_dict() for f in first.findings] == [f.to_dict() for f in second.findings]
     assert [s.to_dict() for s in first.column_stats] == [s.to_dict() for s in second.column_stats]
+
+
+def test_cleaning_keeps_the_split_columns(store: Store, add_frame: Callable) -> None:
+    n = 400
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:04d}" for i in rng.permutation(n)],
+            "x": rng.normal(size=n),
+            "y": rng.choice(["a", "b"], n),
+        }
+    )
+    raw = add_frame(frame)
+    grouped = make_spec("y", "binary", split={"strategy": "group", "group_column": "customer_id"})
+    result = profile_version(grouped, store, raw)
+    assert "identifier_column" in checks_by_column(result)["customer_id"]
+    assert result.cleaned_version == raw.version  # nothing dropped
+    plain = profile_version(make_spec("y", "binary"), store, raw)
+    assert plain.cleaning == [
+        {"op": "drop_columns", "reason": "identifier", "columns": ["customer_id"]}
+    ]
