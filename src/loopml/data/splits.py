@@ -41,9 +41,7 @@ class SplitInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready data."""
-        data = asdict(self)
-        data["artifact"] = asdict(self.artifact)
-        return data
+        return asdict(self)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> SplitInfo:
@@ -55,9 +53,7 @@ class SplitInfo:
             params=row["params"],
             seed=row["seed"],
             counts=row["counts"],
-            artifact=ArtifactRef(
-                row["artifact_sha256"], row["artifact_size"], row["artifact_path"]
-            ),
+            artifact=ArtifactRef.from_row(row),
             created_at=row["created_at"],
         )
 
@@ -115,7 +111,7 @@ def split_dataset(store: Store, version: DatasetVersion, spec: ProjectSpec) -> S
         {**base, "assignments": assignments}, sort_keys=True, separators=(",", ":")
     )
     split_id = hashlib.sha256(canonical.encode()).hexdigest()
-    artifact = dict(artifact_sha256=ref.sha256, artifact_path=ref.relpath, artifact_size=ref.size)
+    artifact = ref.as_row()
     store.meta.add_split({"id": split_id, **base, "counts": counts, **artifact})
     return SplitInfo.from_row(store.meta.split(split_id))
 

@@ -51,9 +51,7 @@ class DatasetVersion:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready data."""
-        data = asdict(self)
-        data["artifact"] = asdict(self.artifact)
-        return data
+        return asdict(self)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> DatasetVersion:
@@ -67,9 +65,7 @@ class DatasetVersion:
             n_rows=row["n_rows"],
             n_columns=row["n_columns"],
             columns=row["columns"],
-            artifact=ArtifactRef(
-                row["artifact_sha256"], row["artifact_size"], row["artifact_path"]
-            ),
+            artifact=ArtifactRef.from_row(row),
             created_at=row["created_at"],
         )
 
@@ -350,9 +346,7 @@ def record_version(
             "n_rows": rows,
             "n_columns": len(columns),
             "columns": columns,
-            "artifact_sha256": ref.sha256,
-            "artifact_path": ref.relpath,
-            "artifact_size": ref.size,
+            **ref.as_row(),
         }
     )
     return DatasetVersion.from_row(store.meta.dataset(version))

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from loopml.errors import StoreError
 
@@ -24,6 +24,19 @@ class ArtifactRef:
     sha256: str
     size: int
     relpath: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ArtifactRef:
+        """Read the `artifact_*` columns of a metadata row."""
+        return cls(row["artifact_sha256"], row["artifact_size"], row["artifact_path"])
+
+    def as_row(self) -> dict[str, Any]:
+        """The `artifact_*` columns of a metadata row."""
+        return {
+            "artifact_sha256": self.sha256,
+            "artifact_path": self.relpath,
+            "artifact_size": self.size,
+        }
 
 
 class ArtifactStore(Protocol):

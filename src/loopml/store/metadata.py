@@ -16,6 +16,17 @@ from loopml.urls import redact_url
 
 metadata = sa.MetaData()
 
+
+def _artifact_columns() -> list[sa.Column]:
+    """Where a row's artifact lives (`ArtifactRef.as_row`), and when the row was made."""
+    return [
+        sa.Column("artifact_sha256", sa.String(64), nullable=False),
+        sa.Column("artifact_path", sa.String(255), nullable=False),
+        sa.Column("artifact_size", sa.BigInteger, nullable=False),
+        sa.Column("created_at", sa.String(32), nullable=False),
+    ]
+
+
 schema_migrations = sa.Table(
     "schema_migrations",
     metadata,
@@ -35,10 +46,7 @@ datasets = sa.Table(
     sa.Column("n_rows", sa.BigInteger, nullable=False),
     sa.Column("n_columns", sa.Integer, nullable=False),
     sa.Column("columns", sa.JSON, nullable=False),
-    sa.Column("artifact_sha256", sa.String(64), nullable=False),
-    sa.Column("artifact_path", sa.String(255), nullable=False),
-    sa.Column("artifact_size", sa.BigInteger, nullable=False),
-    sa.Column("created_at", sa.String(32), nullable=False),
+    *_artifact_columns(),
     sa.Index("ix_datasets_parent", "parent_version"),
 )
 
@@ -63,10 +71,7 @@ splits = sa.Table(
     sa.Column("params", sa.JSON, nullable=False),
     sa.Column("seed", sa.BigInteger, nullable=False),
     sa.Column("counts", sa.JSON, nullable=False),
-    sa.Column("artifact_sha256", sa.String(64), nullable=False),
-    sa.Column("artifact_path", sa.String(255), nullable=False),
-    sa.Column("artifact_size", sa.BigInteger, nullable=False),
-    sa.Column("created_at", sa.String(32), nullable=False),
+    *_artifact_columns(),
     sa.Index("ix_splits_dataset", "dataset_version"),
 )
 
