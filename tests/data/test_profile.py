@@ -256,3 +256,25 @@ def test_cleaning_keeps_the_split_columns(store: Store, add_frame: Callable) -> 
     assert plain.cleaning == [
         {"op": "drop_columns", "reason": "identifier", "columns": ["customer_id"]}
     ]
+
+
+def test_roles_are_recorded_for_later_stages(tmp_path, demo_csv) -> None:
+    from loopml.data.profile import column_roles, prepare_dataset
+    from loopml.store import Store as _Store
+
+    spec = validate_spec(
+        {
+            "name": "t",
+            "data": {"path": str(demo_csv)},
+            "target": "late",
+            "task": "binary",
+            "columns": {"flight": "categorical"},
+        }
+    )
+    store = _Store.for_project(tmp_path, spec.store.metadata, spec.store.artifacts)
+    cleaned = prepare_dataset(spec, tmp_path, store)
+    roles = column_roles(store, cleaned)
+    assert set(roles) == set(cleaned.column_names)
+    assert roles["late"] == "target" and roles["flight"] == "categorical"
+    assert roles["flight_date"] == "datetime" and roles["distance"] == "numeric"
+    store.close()

@@ -34,7 +34,7 @@ from loopml.data.versions import (
     require_column,
     version_source,
 )
-from loopml.errors import DataError, SpecError
+from loopml.errors import DataError, NotFoundError, SpecError
 from loopml.progress import NoProgress, Progress
 from loopml.spec import ProjectSpec
 from loopml.store import Store
@@ -141,6 +141,19 @@ def prepare_dataset(
     return get_version(store, result.cleaned_version or raw.version)
 
 
+def column_roles(store: Store, version: DatasetVersion) -> dict[str, str]:
+    """The role of each column of a (raw or cleaned) version, from the profile that made it."""
+    raw = version if version.parent_version is None else get_version(store, version.parent_version)
+    for row in store.meta.profiles(raw.version):
+        roles = row["summary"].get("roles")
+        made_it = version is raw or row["summary"].get("cleaned_version") == version.version
+        if roles and made_it:
+            return {name: roles[name] for name in version.column_names if name in roles}
+    raise NotFoundError(
+        f"dataset version {version.short} has no profile with column roles; run `loopml profile`"
+    )
+
+
 def _version_spec_source(
     spec: ProjectSpec, root: Path, store: Store, progress: Progress
 ) -> DatasetVersion:
@@ -176,6 +189,7 @@ def _profile_and_record(
                 "rows": result.rows,
                 "columns": result.columns,
                 "findings_by_severity": result.findings_by_severity,
+                "roles": {s.name: s.role for s in result.column_stats},
             },
             "findings": [f.to_dict() for f in result.findings],
             "report_sha256": ref.sha256,
