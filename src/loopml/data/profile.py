@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,7 @@ class ProfileResult:
 # Bump when profiling logic changes what a profile (and so a cleaned version) contains.
 _PROFILE_FORM = "loopml-profile-v1"
 _ROW_HASH_PRIME = np.uint64(0x100000001B3)
+_NUMERIC_ROLES = ("numeric", "boolean", "datetime")
 
 
 def profile_key(spec: ProjectSpec, raw_version: str) -> str:
@@ -224,20 +227,29 @@ def profile_version(
     scans: list[ColumnScan] = []
     leak_scores: dict[str, float] = {}
     numeric_sample: dict[str, np.ndarray] = {}
-    progress.phase("Profiling columns", total=len(names))
-    for name in names:
+
+    def scan(name: str) -> ColumnScan:
         if name == spec.target:
-            scan = target
-        else:
-            column = pq.read_table(path, columns=[name]).column(0)
-            scan = scan_column(name, column, spec.checks, spec.columns.get(name))
-            _associate(scan, sample, y, spec, leak_scores)
-            if scan.numeric is not None and scan.stats.role in ("numeric", "boolean", "datetime"):
-                numeric_sample[name] = scan.numeric[corr_rows]
-            scans.append(scan)
-        row_hash = row_hash * _ROW_HASH_PRIME + (scan.codes.astype(np.uint64) + np.uint64(1))
-        scan.codes = scan.codes[:0]  # free memory; the digest stays for duplicate columns
-        progress.advance()
+            return target
+        column = pq.read_table(path, columns=[name]).column(0)
+        found = scan_column(name, column, spec.checks, spec.columns.get(name))
+        _associate(found, sample, y, spec, leak_scores)
+        return found
+
+    progress.phase("Profiling columns", total=len(names))
+    # Columns are independent: scan them on all cores (pyarrow and numpy release the GIL);
+    # results come back in column order, so the row hash is the same as a serial scan.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        for found in pool.map(scan, names):
+            name = found.stats.name
+            if name != spec.target:
+                if found.numeric is not None and found.stats.role in _NUMERIC_ROLES:
+                    numeric_sample[name] = found.numeric[corr_rows]
+                found.numeric = None
+                scans.append(found)
+            row_hash = row_hash * _ROW_HASH_PRIME + (found.codes.astype(np.uint64) + np.uint64(1))
+            found.codes = found.codes[:0]  # free memory; the digest stays for duplicate columns
+            progress.advance()
 
     _, first = np.unique(row_hash, return_index=True)
     is_first = np.zeros(n, dtype=bool)
