@@ -142,6 +142,7 @@ class Checks(_Section):
     outlier_share: Annotated[float, Field(gt=0, le=1)] = 0.01
     imbalance_ratio: Annotated[float, Field(gt=1)] = 10.0
     leakage_score: Annotated[float, Field(gt=0.5, le=1)] = 0.98
+    high_correlation: Annotated[float, Field(gt=0, le=1)] = 0.98
     sample_rows: Annotated[int, Field(ge=1000)] = 200_000
 
 

@@ -73,6 +73,7 @@ checks:
   outlier_share: {checks.outlier_share}           # share of values beyond 3 IQR
   imbalance_ratio: {checks.imbalance_ratio}         # largest / smallest class
   leakage_score: {checks.leakage_score}          # single-column out-of-fold score that flags a leak
+  high_correlation: {checks.high_correlation}       # |Spearman| between two columns that flags a near-duplicate
   sample_rows: {checks.sample_rows}         # rows sampled for association and correlations
 
 # Train / validation / test. strategy: auto (stratified for classification) | random |

@@ -53,6 +53,7 @@ def planted() -> pd.DataFrame:
     frame["noise_a"] = rng.normal(size=n)  # distinct values: no duplicate of noise_b
     frame["noise_b"] = rng.normal(size=n)
     frame["radius_again"] = frame["radius"]
+    frame["radius_noisy"] = frame["radius"] + rng.normal(0, 1e-3, len(frame))
     spikes = rng.normal(size=n)
     spikes[:30] = 1e4
     frame["spiky"] = spikes
@@ -76,6 +77,8 @@ def test_planted_problems_are_found(
     assert "near_constant_column" in found["rare_flag"]
     assert "duplicate_columns" in found["grade"] and "duplicate_columns" in found["grade_code"]
     assert "duplicate_columns" in found["radius_again"]
+    assert "correlated_columns" in found["radius_noisy"]
+    assert "correlated_columns" not in found.get("noise_a", set())
     assert "duplicate_columns" not in found.get("noise_a", set()) | found.get("noise_b", set())
     assert "high_missing_rate" in found["lab_note"]
     assert "high_cardinality" in found["postcode"]

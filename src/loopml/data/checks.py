@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from loopml.data.findings import Finding
 from loopml.data.stats import ColumnScan
@@ -246,4 +247,26 @@ def check_leakage(
                 {"score": score, "metric": s.association_metric},
             )
         )
+    return findings
+
+
+def check_correlated_columns(correlations: dict[str, Any], spec: ProjectSpec) -> list[Finding]:
+    """Pairs of numeric-like columns so correlated that one nearly duplicates the other."""
+    names, matrix = correlations.get("columns", []), correlations.get("matrix", [])
+    limit = spec.checks.high_correlation
+    findings = []
+    for i, first in enumerate(names):
+        for j in range(i + 1, len(names)):
+            rho = matrix[i][j]
+            if rho is not None and abs(rho) >= limit:
+                findings.append(
+                    Finding(
+                        "correlated_columns",
+                        "info",
+                        [first, names[j]],
+                        f"columns `{first}` and `{names[j]}` are almost interchangeable (Spearman "
+                        f"{rho:+.3f}); one of them may be redundant",
+                        {"spearman": rho},
+                    )
+                )
     return findings

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from loopml.data.association import association, bin_codes, bin_numeric
 from loopml.data.checks import (
     check_columns,
+    check_correlated_columns,
     check_duplicate_columns,
     check_duplicate_rows,
     check_leakage,
@@ -182,6 +183,7 @@ def _profile_and_record(
     result.elapsed_s = time.perf_counter() - started
     write_profile_report(result, report_path)
     result.report_path = str(report_path)
+    result.elapsed_s = time.perf_counter() - started  # the report included
     ref = store.artifacts.put_file(report_path, suffix=".html")
     store.meta.add_profile(
         {
@@ -264,11 +266,13 @@ def profile_version(
         keep_rows &= has_target
     duplicates = int(n - len(first))
     target_summary = _target_summary(spec, target, target_column)
+    correlations = _correlations(numeric_sample)
     findings = (
         check_target(target, spec, target_summary.get("counts", {}))
         + check_leakage(scans, spec, leak_scores)
         + check_duplicate_rows(duplicates, n, spec)
         + check_duplicate_columns(scans, {c["name"]: c["digest"] for c in raw.columns})
+        + check_correlated_columns(correlations, spec)
         + check_columns(scans, spec)
     )
     findings.sort(key=lambda f: -SEVERITY_RANK[f.severity])
@@ -286,7 +290,7 @@ def profile_version(
         column_stats=[target.stats, *stats],
         findings=findings,
         target_summary=target_summary,
-        correlations=_correlations(numeric_sample),
+        correlations=correlations,
         duplicate_rows=duplicates,
         cleaned_version=cleaned.version,
         cleaned_rows=cleaned.n_rows,

@@ -233,21 +233,17 @@ def snapshot(
     hasher = ContentHasher(schema)
     with store.artifacts.staging_path(".parquet") as staging:
         with pq.ParquetWriter(staging, schema, compression="zstd") as writer:
-            pending: list[pa.RecordBatch] = []  # row groups of ~64k rows, whatever the batches
-            for batch in _chain(first, iterator):
-                canonical = canonicalize(batch, schema)
+            # Sources yield batches of any size; work in ~64k-row chunks (one row group each)
+            # so per-batch overhead stays small and row groups stay a useful size.
+            for chunk in _rechunk(_chain(first, iterator), ROW_GROUP_ROWS):
+                canonical = canonicalize(chunk, schema)
                 hasher.update(canonical)
-                pending.append(canonical)
-                if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
-                    writer.write_table(pa.Table.from_batches(pending, schema))
-                    pending = []
+                writer.write_batch(canonical)
                 if target is not None:
                     column = canonical.column(schema.get_field_index(target))
                     labelled += len(column) - column.null_count
                 if on_rows is not None:
                     on_rows(canonical.num_rows)
-            if pending:
-                writer.write_table(pa.Table.from_batches(pending, schema))
         if hasher.rows == 0:
             raise DataError(f"{where} has a header but no data rows; add rows")
         if target is not None and labelled == 0:
@@ -261,6 +257,20 @@ def snapshot(
         for f, digest in zip(schema, hasher.column_digests(), strict=True)
     ]
     return hasher.hexdigest(), columns, hasher.rows, ref
+
+
+def _rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Iterable[pa.Table]:
+    """Regroup batches into tables of about `rows` rows (the last may be smaller)."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        pending.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield pa.Table.from_batches(pending).combine_chunks()
+            pending, count = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending).combine_chunks()
 
 
 def _chain(first: pa.RecordBatch, rest: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
