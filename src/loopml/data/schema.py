@@ -104,19 +104,40 @@ def looks_like_dates(values: pa.Array) -> bool:
     return parsed.null_count <= 0.05 * len(sample)
 
 
-def parse_dates(values: pa.Array) -> pa.Array:
-    """Parse strings as timestamps in the format that reads most of them; failures are null."""
+def date_format(values: pa.Array) -> str:
+    """The date format (one of the known ones) that reads most of the strings."""
     import pandas as pd
 
     series = pd.Series(values.to_pylist(), dtype="object")
-    best = None
+    present = series.notna().sum()
+    best, best_count = _DATE_FORMATS[0], -1
     for fmt in _DATE_FORMATS:
-        parsed = pd.to_datetime(series, format=fmt, errors="coerce", utc=True)
-        if best is None or parsed.notna().sum() > best.notna().sum():
-            best = parsed
-        if best.notna().sum() >= 0.95 * series.notna().sum():
+        count = pd.to_datetime(series, format=fmt, errors="coerce", utc=True).notna().sum()
+        if count > best_count:
+            best, best_count = fmt, count
+        if best_count >= 0.95 * present:
             break
-    return pa.array(best.dt.tz_localize(None), type=pa.timestamp("us"))
+    return best
+
+
+def parse_dates(values: pa.Array, fmt: str | None = None) -> pa.Array:
+    """Parse strings as timestamps in `fmt` (default: the format that reads most of them).
+
+    Pass the format learnt at training time when parsing serving data, so a lone
+    ambiguous date (03/04/2013) reads the same way it did in training; strings that do
+    not fit `fmt` are read in the format that fits most of them.
+    """
+    import pandas as pd
+
+    series = pd.Series(values.to_pylist(), dtype="object")
+    parsed = pd.to_datetime(series, format=fmt or date_format(values), errors="coerce", utc=True)
+    unread = parsed.isna() & series.notna()
+    if fmt is not None and unread.any():
+        rest = pa.array(series[unread].tolist(), type=pa.string())
+        parsed[unread] = pd.to_datetime(
+            series[unread], format=date_format(rest), errors="coerce", utc=True
+        )
+    return pa.array(parsed.dt.tz_localize(None), type=pa.timestamp("us"))
 
 
 def is_sequential(values: np.ndarray) -> bool:

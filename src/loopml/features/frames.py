@@ -1,0 +1,55 @@
+"""Normalising pandas columns before encoding: numbers to float64, categories to object text."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def as_frame(X: Any) -> pd.DataFrame:
+    """X as a DataFrame (arrays get columns 0..n-1)."""
+    return X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+
+
+def as_numbers(X: Any) -> np.ndarray:
+    """Numeric columns as a float64 array; pd.NA, None and NaN all become NaN."""
+    return as_frame(X).to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def as_categories(X: Any, lowercase: bool = False) -> pd.DataFrame:
+    """Categorical columns as object text with np.nan for every kind of missing value."""
+    # Any dtype is accepted (pandas str/string with NaN or pd.NA, object with None, category,
+    # numbers) so that fit and transform see the same values: integral numbers are written
+    # without a decimal part (4529 and 4529.0 are both "4529"), and encoders never meet pd.NA.
+    frame = as_frame(X)
+    columns = {name: _texts(frame[name], lowercase) for name in frame.columns}
+    return pd.DataFrame(columns, index=frame.index, columns=frame.columns, dtype=object)
+
+
+def _texts(column: pd.Series, lowercase: bool) -> np.ndarray:
+    values = column.to_numpy(dtype=object, na_value=np.nan)
+    present = ~pd.isna(values)
+    if pd.api.types.is_string_dtype(column.dtype) and column.dtype != object:
+        texts = values  # already str
+    else:
+        texts = values.copy()
+        texts[present] = [_text(value) for value in values[present]]
+    if lowercase:
+        texts = texts.copy()
+        texts[present] = [text.lower() for text in texts[present]]
+    return texts
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | np.bool_):
+        return "True" if value else "False"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
