@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 import pytest
-from sklearn import metrics as skm
 
 from loopml.evaluate import (
     baseline_prediction,
@@ -18,44 +16,7 @@ from loopml.evaluate import (
     paired_improvement,
     task_metrics,
 )
-
-
-def _reference_binary(y, p, threshold):
-    hard = (p >= threshold).astype(int)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return {
-            "roc_auc": skm.roc_auc_score(y, p),
-            "pr_auc": skm.average_precision_score(y, p),
-            "log_loss": skm.log_loss(y, p, labels=[0, 1]),
-            "brier": skm.brier_score_loss(y, p, labels=[0, 1]),
-            "accuracy": skm.accuracy_score(y, hard),
-            "balanced_accuracy": skm.balanced_accuracy_score(y, hard),
-            "precision": skm.precision_score(y, hard, zero_division=0),
-            "recall": skm.recall_score(y, hard, zero_division=0),
-            "f1": skm.f1_score(y, hard, zero_division=0),
-        }
-
-
-def _reference_multiclass(y, proba, classes):
-    hard = np.asarray(classes)[proba.argmax(axis=1)]
-    return {
-        "roc_auc": skm.roc_auc_score(y, proba, multi_class="ovr", labels=classes),
-        "log_loss": skm.log_loss(y, proba, labels=classes),
-        "accuracy": skm.accuracy_score(y, hard),
-        "balanced_accuracy": skm.balanced_accuracy_score(y, hard),
-        "f1_macro": skm.f1_score(y, hard, average="macro"),
-        "f1_weighted": skm.f1_score(y, hard, average="weighted"),
-    }
-
-
-def _reference_regression(y, pred):
-    return {
-        "rmse": skm.root_mean_squared_error(y, pred),
-        "mae": skm.mean_absolute_error(y, pred),
-        "mape": skm.mean_absolute_percentage_error(y, pred),
-        "r2": skm.r2_score(y, pred),
-    }
+from tests.evaluate.reference import sklearn_binary, sklearn_multiclass, sklearn_regression
 
 
 def _assert_matches_loop(fast, indices, reference):
@@ -71,7 +32,7 @@ def test_vectorised_bootstrap_equals_sklearn_loop_binary(binary_case):
         fast = bootstrap_distribution(
             "binary", y, p, metrics_for("binary"), threshold=threshold, indices=indices
         )
-        _assert_matches_loop(fast, indices, lambda r, t=threshold: _reference_binary(y[r], p[r], t))
+        _assert_matches_loop(fast, indices, lambda r, t=threshold: sklearn_binary(y[r], p[r], t))
 
 
 def test_vectorised_bootstrap_equals_sklearn_loop_multiclass(multiclass_case):
@@ -80,14 +41,14 @@ def test_vectorised_bootstrap_equals_sklearn_loop_multiclass(multiclass_case):
     fast = bootstrap_distribution(
         "multiclass", y, proba, metrics_for("multiclass"), classes=classes, indices=indices
     )
-    _assert_matches_loop(fast, indices, lambda r: _reference_multiclass(y[r], proba[r], classes))
+    _assert_matches_loop(fast, indices, lambda r: sklearn_multiclass(y[r], proba[r], classes))
 
 
 def test_vectorised_bootstrap_equals_sklearn_loop_regression(regression_case):
     y, pred = regression_case.y_test, regression_case.pred
     indices = bootstrap_indices("regression", y, n_boot=60, seed=5)
     fast = bootstrap_distribution("regression", y, pred, metrics_for("regression"), indices=indices)
-    _assert_matches_loop(fast, indices, lambda r: _reference_regression(y[r], pred[r]))
+    _assert_matches_loop(fast, indices, lambda r: sklearn_regression(y[r], pred[r]))
 
 
 def test_resamples_are_stratified_by_class(multiclass_case):

@@ -11,33 +11,17 @@ from sklearn import metrics as skm
 
 from loopml.evaluate import metric_direction, metrics_for, score, task_metrics
 from loopml.spec import METRICS
+from tests.evaluate.reference import sklearn_binary
 
 # Our metrics never warn, whatever the edge case.
 pytestmark = pytest.mark.filterwarnings("error")
-
-
-def _sklearn_binary(y, p, threshold):
-    hard = (p >= threshold).astype(int)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return {
-            "roc_auc": skm.roc_auc_score(y, p),
-            "pr_auc": skm.average_precision_score(y, p),
-            "log_loss": skm.log_loss(y, p, labels=[0, 1]),
-            "brier": skm.brier_score_loss(y, p, labels=[0, 1]),
-            "accuracy": skm.accuracy_score(y, hard),
-            "balanced_accuracy": skm.balanced_accuracy_score(y, hard),
-            "precision": skm.precision_score(y, hard, zero_division=0),
-            "recall": skm.recall_score(y, hard, zero_division=0),
-            "f1": skm.f1_score(y, hard, zero_division=0),
-        }
 
 
 @pytest.mark.parametrize("threshold", [0.5, 0.3, 0.9])
 def test_binary_metrics_equal_sklearn(binary_case, threshold):
     y, p = binary_case.y_test, binary_case.pred
     result = task_metrics("binary", y, p, threshold=threshold)
-    expected = _sklearn_binary(y, p, threshold)
+    expected = sklearn_binary(y, p, threshold)
     assert set(metrics_for("binary")) == set(expected)
     for name, value in expected.items():
         assert result[name] == pytest.approx(value, abs=1e-12), name
