@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from loopml.data.schema import parse_dates
 from loopml.data.versions import DatasetVersion, dataset_path, get_version
 from loopml.errors import DataError, SealedError, StoreError, UsageError
 from loopml.spec import ProjectSpec
@@ -215,13 +216,13 @@ def _times(column: pa.ChunkedArray, name: str) -> Any:
         )
     kind = column.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        text = column.to_pandas()
-        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+        text = column.combine_chunks()
+        parsed = parse_dates(text).to_pandas()
         if bad := int(parsed.isna().sum()):
+            example = text.filter(pa.array(parsed.isna().to_numpy()))[0].as_py()
             raise DataError(
-                f"time column `{name}` has {bad:,} values that are not ISO dates "
-                f"(e.g. {text[parsed.isna()].iloc[0]!r}); fix them or choose another "
-                "`split.time_column`"
+                f"time column `{name}` has {bad:,} values that are not dates "
+                f"(e.g. {example!r}); fix them or choose another `split.time_column`"
             )
         return parsed
     if pa.types.is_temporal(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind):
