@@ -1,0 +1,130 @@
+"""A family's preprocessing and estimator as one scikit-learn Pipeline (invariant 2).
+
+For the native-categorical boosters the category-code columns are known only once the
+preprocessor is fitted: `NativePipeline` fits the preprocessor, reads
+`categorical_output_indices`, and tells the estimator (HistGradientBoosting's
+`categorical_features`, LightGBM's `categorical_feature=` fit argument, XGBoost's
+`feature_types`) before fitting it. It is the only custom class here; it adds no attributes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from sklearn.pipeline import Pipeline
+
+from loopml.features import build_preprocessor, categorical_output_indices
+from loopml.models.family import Family, get_family
+
+PREPROCESS = "preprocess"
+MODEL = "model"
+EARLY_STOPPING_ROUNDS = 50
+
+
+class NativePipeline(Pipeline):
+    """A [preprocess, model] Pipeline that passes the category-code columns to the booster.
+
+    `fit` also takes a validation part (`X_val`, `y_val`, raw columns like X) for early
+    stopping: it is run through the fitted preprocessor and given to the booster, which then
+    stops after `early_stopping_rounds` rounds without improvement.
+    """
+
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        *,
+        X_val: Any = None,
+        y_val: Any = None,
+        early_stopping_rounds: int = EARLY_STOPPING_ROUNDS,
+        **params: Any,
+    ) -> NativePipeline:
+        """Fit the preprocessor, set the categorical columns, fit the model (stopping early)."""
+        if len(self.steps) != 2:
+            raise ValueError("NativePipeline holds exactly two steps: preprocess and model")
+        (_, preprocessor), (model_name, model) = self.steps
+        prefix = f"{model_name}__"
+        unknown = [key for key in params if not key.startswith(prefix)]
+        if unknown:
+            raise TypeError(f"unexpected fit arguments {unknown}; prefix them with `{prefix}`")
+        fit_params = {key.removeprefix(prefix): value for key, value in params.items()}
+        Xt = preprocessor.fit_transform(X, y)
+        columns = categorical_output_indices(preprocessor)
+        fit_params.update(_categorical_setting(model, columns, Xt.shape[1]))
+        if X_val is not None:
+            Xv = preprocessor.transform(X_val)
+            fit_params.update(_early_stopping(model, Xv, y_val, early_stopping_rounds))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*'eval_set' is deprecated")
+            model.fit(Xt, y, **fit_params)
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None, **params: Any) -> Any:
+        """Fit, then predict X."""
+        return self.fit(X, y, **params).predict(X)
+
+
+def _kind(model: Any) -> str:
+    module = type(model).__module__.split(".")[0]
+    if module in ("lightgbm", "xgboost"):
+        return module
+    if "categorical_features" in model.get_params(deep=False):
+        return "hist_gradient_boosting"
+    return "other"
+
+
+def _categorical_setting(model: Any, columns: list[int], n_features: int) -> dict[str, Any]:
+    """Set the categorical columns on `model`; return what its `fit` needs for them."""
+    kind = _kind(model)
+    if kind == "hist_gradient_boosting":
+        model.set_params(categorical_features=columns or None)
+    elif kind == "lightgbm":
+        return {"categorical_feature": columns or "auto"}
+    elif kind == "xgboost":
+        types = ["q"] * n_features
+        for column in columns:
+            types[column] = "c"
+        model.set_params(feature_types=types)
+    return {}
+
+
+def _early_stopping(model: Any, X_val: Any, y_val: Any, rounds: int) -> dict[str, Any]:
+    kind = _kind(model)
+    if kind == "hist_gradient_boosting":
+        model.set_params(early_stopping=True, n_iter_no_change=rounds)
+        return {"X_val": X_val, "y_val": y_val}
+    if kind == "lightgbm":
+        import lightgbm
+
+        callback = lightgbm.early_stopping(rounds, first_metric_only=True, verbose=False)
+        # Not LightGBM 4.7's eval_X/eval_y: its classifiers do not encode eval_y's labels.
+        return {"eval_set": [(X_val, y_val)], "callbacks": [callback]}
+    if kind == "xgboost":
+        model.set_params(early_stopping_rounds=rounds)
+        return {"eval_set": [(X_val, y_val)], "verbose": False}
+    raise ValueError(f"{type(model).__name__} has no early stopping on a validation part")
+
+
+def make_pipeline(
+    family: Family | str,
+    task: str,
+    roles: dict[str, str],
+    params: dict[str, Any] | None = None,
+    *,
+    seed: int,
+    n_jobs: int = 1,
+) -> Pipeline:
+    """The unfitted pipeline of `family` for `task`: preprocessing from `roles`, then the model.
+
+    `params` are laid over the family's defaults. A "native" family gets a NativePipeline so
+    that its booster learns the categorical columns as categories.
+    """
+    if isinstance(family, str):
+        family = get_family(family)
+    estimator = family.make_estimator(task, params, seed=seed, n_jobs=n_jobs)
+    preprocessor = build_preprocessor(
+        roles, encoding=family.encoding, scale=family.scale, seed=seed
+    )
+    cls = NativePipeline if family.encoding == "native" else Pipeline
+    return cls([(PREPROCESS, preprocessor), (MODEL, estimator)])
