@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+# Each pytest-xdist worker already has a core: one OpenMP / BLAS thread per worker, or the
+# boosters' spin-waiting threads oversubscribe the machine and run several times slower.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+
 from collections.abc import Callable
 from pathlib import Path
 

@@ -45,7 +45,7 @@ class Data:
         """The pipeline of `family` with defaults (and `params`), fitted once and cached."""
         key = family if not params else f"{family}{sorted(params.items())}"
         if key not in self.fitted:
-            model = make_pipeline(family, self.task, self.roles, params, seed=SEED, n_jobs=2)
+            model = make_pipeline(family, self.task, self.roles, params, seed=SEED, n_jobs=1)
             self.fitted[key] = model.fit(self.X_train, self.y_train)
         return self.fitted[key]
 

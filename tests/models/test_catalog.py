@@ -58,7 +58,7 @@ def test_defaults_beat_the_baseline(family: str, data_name: str, datasets: dict[
 @pytest.mark.parametrize(("family", "data_name"), CASES)
 def test_same_seed_same_predictions(family: str, data_name: str, datasets: dict[str, Data]) -> None:
     data = datasets[data_name]
-    again = make_pipeline(family, data.task, data.roles, seed=SEED, n_jobs=2)
+    again = make_pipeline(family, data.task, data.roles, seed=SEED, n_jobs=1)
     again.fit(data.X_train, data.y_train)
     np.testing.assert_array_equal(predictions(again, data), predictions(data.fit(family), data))
 
