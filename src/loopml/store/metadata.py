@@ -1,9 +1,10 @@
-"""Metadata store: SQLAlchemy tables for datasets, profiles and splits, with migrations."""
+"""Metadata store: SQLAlchemy tables for datasets, profiles, splits and runs, with migrations."""
 
 from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -91,8 +92,77 @@ def _migration_1(conn: Connection) -> None:
         table.create(conn)
 
 
+# -- schema 2: experiment tracking ---------------------------------------------------------
+# A run's id is a uuid4 hex (32 characters): a run is an event, not content, so two runs of
+# the same spec on the same data are distinct runs. Refs work as for datasets (≥ 6 hex
+# characters of the id, or `latest` = most recently started).
+RUN_STATUSES = ("running", "complete", "failed")
+TRIAL_STATUSES = ("complete", "failed", "pruned")
+
+
+def _status_check(name: str, allowed: tuple[str, ...]) -> sa.CheckConstraint:
+    values = ", ".join(f"'{value}'" for value in allowed)
+    return sa.CheckConstraint(f"status IN ({values})", name=name)
+
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # uuid4 hex
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("spec_hash", sa.String(64), nullable=False),
+    sa.Column("dataset_version", sa.String(64), sa.ForeignKey("datasets.version"), nullable=False),
+    sa.Column("split_id", sa.String(64), sa.ForeignKey("splits.id"), nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("time_budget_s", sa.Float, nullable=True),
+    # python, packages {name: version}, platform, git_commit (null outside a git checkout)
+    sa.Column("environment", sa.JSON, nullable=False),
+    # family, params, model (artifact ref as a row, or null)
+    sa.Column("chosen", sa.JSON, nullable=True),
+    sa.Column("leaderboard", sa.JSON, nullable=True),
+    sa.Column("test_metrics", sa.JSON, nullable=True),
+    sa.Column("baseline_test_metrics", sa.JSON, nullable=True),
+    sa.Column("report_path", sa.String(255), nullable=True),
+    sa.Column("started_at", sa.String(32), nullable=False),
+    sa.Column("finished_at", sa.String(32), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    _status_check("ck_runs_status", RUN_STATUSES),
+    sa.Index("ix_runs_started_at", "started_at"),
+    sa.Index("ix_runs_dataset", "dataset_version"),
+)
+
+trials = sa.Table(
+    "trials",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("family", sa.String(64), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("fold_scores", sa.JSON, nullable=False),
+    sa.Column("score", sa.Float, nullable=True),  # null for failed trials
+    sa.Column("fit_s", sa.Float, nullable=True),
+    sa.Column("predict_s", sa.Float, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    _status_check("ck_trials_status", TRIAL_STATUSES),
+    sa.UniqueConstraint("run_id", "number", name="uq_trials_run_number"),
+    sa.Index("ix_trials_run", "run_id"),
+)
+
+
+def _migration_2(conn: Connection) -> None:
+    # Tables are created from their v2 definitions; a later change to them needs its own
+    # migration (ALTER), and this one must then keep creating the v2 shape.
+    for table in (runs, trials):
+        table.create(conn)
+
+
 # Append-only: migration N brings a store from schema N-1 to N. Never edit a published one.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -275,13 +345,72 @@ class MetadataStore:
             )
             return [dict(r._mapping) for r in rows]
 
+    # runs and trials ----------------------------------------------------------------------
+    def add_run(self, row: dict[str, Any]) -> str:
+        """Record a run; returns its id (a new uuid4 hex unless `row` gives one).
+
+        `status` defaults to `running` and `started_at` to now.
+        """
+        values = {"status": "running", "started_at": utcnow(), **row}
+        values.setdefault("id", uuid.uuid4().hex)
+        with writing(self.engine) as conn:
+            conn.execute(runs.insert().values(**values))
+        return str(values["id"])
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set `fields` of the run `run_id` (a full id), e.g. status, chosen, finished_at."""
+        unknown = sorted(set(fields) - set(runs.c.keys()) | ({"id"} & set(fields)))
+        if unknown:
+            raise ValueError(f"cannot update run column(s): {', '.join(unknown)}")
+        if not fields:
+            return
+        with writing(self.engine) as conn:
+            result = conn.execute(runs.update().where(runs.c.id == run_id).values(**fields))
+            if result.rowcount == 0:
+                raise NotFoundError(f"no run {run_id!r}; see `loopml runs list` for what exists")
+
+    def run(self, ref: str) -> dict[str, Any]:
+        """A run by id, unique prefix (≥ 6 characters), or `latest` (most recently started)."""
+        return self._by_ref(
+            runs, runs.c.id, ref, "run", "loopml runs list", newest=runs.c.started_at
+        )
+
+    def runs(self) -> list[dict[str, Any]]:
+        """All runs, newest (most recently started) first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.id))
+            return [dict(r._mapping) for r in rows]
+
+    def add_trial(self, row: dict[str, Any]) -> int:
+        """Record one trial of a run; returns its id. `fold_scores` defaults to []."""
+        values = {"fold_scores": [], "created_at": utcnow(), **row}
+        with writing(self.engine) as conn:
+            result = conn.execute(trials.insert().values(**values))
+            return int(result.inserted_primary_key[0])
+
+    def trials(self, run_id: str) -> list[dict[str, Any]]:
+        """The trials of a run (full id), in trial-number order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(trials).where(trials.c.run_id == run_id).order_by(trials.c.number)
+            )
+            return [dict(r._mapping) for r in rows]
+
     # helpers ----------------------------------------------------------------------------
     def _by_ref(
-        self, table: sa.Table, key: sa.Column, ref: str, what: str, hint: str
+        self,
+        table: sa.Table,
+        key: sa.Column,
+        ref: str,
+        what: str,
+        hint: str,
+        newest: sa.Column | None = None,
     ) -> dict[str, Any]:
+        # `latest` orders by `newest` (default: the table's created_at).
+        order = table.c.created_at if newest is None else newest
         with self.engine.connect() as conn:
             if ref == "latest":
-                rows = conn.execute(sa.select(table).order_by(table.c.created_at.desc()).limit(1))
+                rows = conn.execute(sa.select(table).order_by(order.desc()).limit(1))
             else:
                 if len(ref) < 6 or not all(c in "0123456789abcdef" for c in ref.lower()):
                     raise NotFoundError(
