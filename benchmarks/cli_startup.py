@@ -25,12 +25,12 @@ import argparse
 import json
 import math
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from _common import find_loopml  # benchmarks/ is on sys.path when run as a script
 
 HEAVY = (
     "pandas",
@@ -59,18 +59,6 @@ with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.St
 loaded = sorted(h for h in heavy if h in sys.modules)
 print("PROBE " + json.dumps({{"rc": rc, "heavy": loaded, "modules": len(sys.modules)}}))
 """
-
-
-def find_loopml(explicit: str | None) -> list[str]:
-    if explicit:
-        return [explicit]
-    beside = Path(sys.executable).parent / "loopml"
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("loopml")
-    if found:
-        return [found]
-    return [sys.executable, "-m", "loopml"]
 
 
 def time_command(argv: list[str], runs: int, warmup: int) -> tuple[list[float], int, str]:

@@ -52,6 +52,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _common import find_loopml  # benchmarks/ is on sys.path when run as a script
+
 HERE = Path(__file__).resolve().parent
 DATA_DIR = HERE / "_data"
 YDATA_VENV = HERE / "_venv_ydata"
@@ -292,18 +294,6 @@ def tail(text: str, lines: int = 25) -> str:
 # --------------------------------------------------------------------------------------
 # 3. loopml
 # --------------------------------------------------------------------------------------
-
-
-def find_loopml(explicit: str | None) -> list[str]:
-    if explicit:
-        return [explicit]
-    beside = Path(sys.executable).parent / "loopml"
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("loopml")
-    if found:
-        return [found]
-    return [sys.executable, "-m", "loopml"]
 
 
 def run_loopml(

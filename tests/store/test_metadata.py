@@ -17,6 +17,7 @@ from loopml.errors import NotFoundError, StoreError
 from loopml.store import Store
 from loopml.store import metadata as metadata_module
 from loopml.store.metadata import SCHEMA_VERSION, MetadataStore
+from tests.store.rows import dataset_row
 
 TABLES = {"schema_migrations", "datasets", "profiles", "splits", "test_access"}
 
@@ -31,26 +32,6 @@ def meta(db_url: str) -> MetadataStore:
     opened = MetadataStore(db_url)
     yield opened
     opened.close()
-
-
-def dataset_row(version: str, **overrides: Any) -> dict[str, Any]:
-    """A complete `datasets` row for `version` (a 64-hex id)."""
-    row = {
-        "version": version,
-        "kind": "raw",
-        "parent_version": None,
-        "source": {"kind": "csv", "path": "data.csv"},
-        "operations": [],
-        "operations_hash": None,
-        "n_rows": 10,
-        "n_columns": 2,
-        "columns": [{"name": "a", "type": "int64"}, {"name": "b", "type": "string"}],
-        "artifact_sha256": "f" * 64,
-        "artifact_path": f"objects/ff/{'f' * 64}.parquet",
-        "artifact_size": 123,
-    }
-    row.update(overrides)
-    return row
 
 
 def hex_id(prefix: str, fill: str = "0") -> str:

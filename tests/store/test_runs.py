@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from loopml.errors import NotFoundError
 from loopml.store import metadata as metadata_module
 from loopml.store.metadata import MIGRATIONS, SCHEMA_VERSION, MetadataStore, create_engine, writing
+from tests.store.rows import dataset_row
 
 DATASET = "d" * 64
 SPLIT = "5" * 64
@@ -20,23 +21,6 @@ SPLIT = "5" * 64
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'metadata.db'}"
-
-
-def dataset_row(version: str = DATASET) -> dict[str, Any]:
-    return {
-        "version": version,
-        "kind": "raw",
-        "parent_version": None,
-        "source": {"kind": "csv", "path": "data.csv"},
-        "operations": [],
-        "operations_hash": None,
-        "n_rows": 10,
-        "n_columns": 2,
-        "columns": [{"name": "a", "type": "int64"}],
-        "artifact_sha256": "f" * 64,
-        "artifact_path": f"objects/ff/{'f' * 64}.parquet",
-        "artifact_size": 123,
-    }
 
 
 def split_row() -> dict[str, Any]:
@@ -92,7 +76,7 @@ def trial_row(run_id: str, number: int, **overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def meta(db_url: str) -> MetadataStore:
     opened = MetadataStore(db_url)
-    opened.add_dataset(dataset_row())
+    opened.add_dataset(dataset_row(DATASET))
     opened.add_split(split_row())
     yield opened
     opened.close()
@@ -132,7 +116,7 @@ def test_a_v1_store_is_upgraded_in_place_and_keeps_its_rows(db_url: str) -> None
     with writing(engine) as conn:
         conn.execute(
             metadata_module.datasets.insert().values(
-                created_at="2024-01-01T00:00:01+00:00", **dataset_row()
+                created_at="2024-01-01T00:00:01+00:00", **dataset_row(DATASET)
             )
         )
     assert "runs" not in sa.inspect(engine).get_table_names()
@@ -143,7 +127,7 @@ def test_a_v1_store_is_upgraded_in_place_and_keeps_its_rows(db_url: str) -> None
         assert versions(upgraded.engine) == [1, 2]
         assert {"runs", "trials"} <= set(sa.inspect(upgraded.engine).get_table_names())
         assert [row["version"] for row in upgraded.datasets()] == [DATASET]
-        assert upgraded.dataset(DATASET)["columns"] == dataset_row()["columns"]
+        assert upgraded.dataset(DATASET)["columns"] == dataset_row(DATASET)["columns"]
         upgraded.add_split(split_row())
         run_id = upgraded.add_run(run_row())  # the new tables are usable
         assert upgraded.run(run_id)["dataset_version"] == DATASET
