@@ -117,31 +117,23 @@ def test_init_infers_the_task(tmp_path: Path) -> None:
         assert f"task: {task}" in text and f"metric: {metric}" in text
         assert run_json("profile", cwd=tmp_path)["rows"] == (442 if task == "regression" else 150)
     before = (tmp_path / "loopml.yaml").read_text()
-    proc = loopml(
-        "init",
-        "--data",
-        "iris.parquet",
-        "--target",
-        "species",
-        "--task",
-        "binary",
-        "--force",
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 2 and "3 classes but the task is binary" in proc.stderr
-    assert (tmp_path / "loopml.yaml").read_text() == before  # nothing overwritten
-    proc = loopml(
-        "init",
-        "--data",
-        "iris.parquet",
-        "--target",
-        "species",
-        "--task",
-        "regression",
-        "--force",
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 2 and "but the task is regression" in proc.stderr
+    for task, refusal in [
+        ("binary", "3 classes but the task is binary"),
+        ("regression", "but the task is regression"),
+    ]:
+        proc = loopml(
+            "init",
+            "--data",
+            "iris.parquet",
+            "--target",
+            "species",
+            "--task",
+            task,
+            "--force",
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 2 and refusal in proc.stderr
+        assert (tmp_path / "loopml.yaml").read_text() == before  # nothing overwritten
 
 
 def test_init_in_another_folder(tmp_path: Path) -> None:
