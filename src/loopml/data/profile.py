@@ -29,7 +29,7 @@ from loopml.data.cleaning import apply_cleaning, plan_cleaning
 from loopml.data.findings import SEVERITY_RANK, Finding
 from loopml.data.schema import check_task
 from loopml.data.sources import open_source
-from loopml.data.stats import ColumnScan, ColumnStats, scan_column
+from loopml.data.stats import NUMERIC_ROLES, ColumnScan, ColumnStats, scan_column
 from loopml.data.versions import (
     DatasetVersion,
     dataset_path,
@@ -99,7 +99,6 @@ class ProfileResult:
 # Bump when profiling logic changes what a profile (and so a cleaned version) contains.
 _PROFILE_FORM = "loopml-profile-v1"
 _ROW_HASH_PRIME = np.uint64(0x100000001B3)
-_NUMERIC_ROLES = ("numeric", "boolean", "datetime")
 
 
 def profile_key(spec: ProjectSpec, raw_version: str) -> str:
@@ -245,7 +244,7 @@ def profile_version(
         for found in pool.map(scan, names):
             name = found.stats.name
             if name != spec.target:
-                if found.numeric is not None and found.stats.role in _NUMERIC_ROLES:
+                if found.numeric is not None and found.stats.role in NUMERIC_ROLES:
                     numeric_sample[name] = found.numeric[corr_rows]
                 found.numeric = None
                 scans.append(found)
@@ -323,7 +322,7 @@ def _associate(
     role = scan.stats.role
     if role in ("constant", "text") or not len(sample):
         return
-    if scan.numeric is not None and role in ("numeric", "datetime", "boolean"):
+    if scan.numeric is not None and role in NUMERIC_ROLES:
         bins = bin_numeric(scan.numeric[sample])
     else:
         bins = bin_codes(scan.codes[sample])

@@ -14,6 +14,9 @@ import pyarrow.compute as pc
 from loopml.data.schema import ColumnFacts, infer_role, is_sequential, parse_dates
 from loopml.spec import Checks
 
+# Roles whose values are read as numbers (datetimes as seconds, booleans as 0/1).
+NUMERIC_ROLES: tuple[str, ...] = ("numeric", "boolean", "datetime")
+
 
 @dataclass
 class Histogram:
@@ -118,7 +121,7 @@ def scan_column(
         text_length_mean=mean_length,
     )
     numeric = _numeric_values(array, role)
-    if numeric is not None and role in ("numeric", "datetime", "boolean") and unique:
+    if numeric is not None and role in NUMERIC_ROLES and unique:
         _describe_numeric(stats, numeric, is_datetime=role == "datetime")
     if role not in ("numeric", "datetime"):
         top = order[:20]
