@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pty
 import select
@@ -17,25 +16,9 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes, load_iris
 
+from tests.commands import loopml, run_json
+
 HEAVY = ("pandas", "numpy", "pyarrow", "sklearn", "scipy", "sqlalchemy", "matplotlib")
-
-
-def loopml(*args: str, cwd: Path, check: bool = False) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "loopml", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ | {"COLUMNS": "200"},
-    )
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def run_json(*args: str, cwd: Path) -> dict | list:
-    return json.loads(loopml(*args, "--json", cwd=cwd, check=True).stdout)
 
 
 def store_is_empty(project: Path) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loopml.spec import ProjectSpec, load_spec, spec_path_for
 from loopml.store import Store
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from loopml.data.splits import SplitInfo, SplitView
     from loopml.data.versions import DatasetVersion
     from loopml.progress import Progress
+    from loopml.runs.records import TrainResult
 
 
 class Project:
@@ -83,6 +84,62 @@ class Project:
         from loopml.data.versions import lineage
 
         return lineage(self.store, version)
+
+    def train(
+        self,
+        *,
+        time_budget: float | None = None,
+        families: list[str] | None = None,
+        jobs: int | None = None,
+        refit_all: bool | None = None,
+        max_trials: int | None = None,
+        progress: Progress | None = None,
+        started: float | None = None,
+    ) -> TrainResult:
+        """Search, tune, ensemble and evaluate once on test; None takes loopml.yaml's `train:`.
+
+        The time budget counts from `started` (a time.perf_counter() value; default: now).
+        """
+        from loopml.runs.train import TrainOptions, train_model
+
+        options = TrainOptions(
+            time_budget=time_budget,
+            families=families,
+            jobs=jobs,
+            refit_all=refit_all,
+            max_trials=max_trials,
+            started=started,
+        )
+        return train_model(self.spec, self.root, self.store, options, progress=progress)
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every training run (id, status, data, scores, timings), newest first."""
+        return self.store.meta.runs()
+
+    def run(self, ref: str = "latest") -> dict[str, Any]:
+        """One run by id, unique prefix, or `latest`, with its trials."""
+        row = self.store.meta.run(ref)
+        return row | {"trials": self.store.meta.trials(row["id"])}
+
+    def reproduce(
+        self, ref: str, *, progress: Progress | None = None
+    ) -> tuple[TrainResult, dict[str, Any]]:
+        """Replay run `ref` on the same data and seed; returns the new result and the differences."""
+        from loopml.runs.reproduce import reproduce_run
+
+        return reproduce_run(self.root, self.store, ref, progress=progress)
+
+    def load_model(self, ref: str = "latest") -> Any:
+        """The chosen model of run `ref` (or `latest`), checked against the store's sha256."""
+        from loopml.runs.scoring import load_run_model, model_run
+
+        return load_run_model(self.store, model_run(self.store, ref), self.spec)
+
+    def predict(self, frame: Any, ref: str = "latest") -> Any:
+        """`prediction` (and `proba_<class>` per class) for each row of `frame`."""
+        from loopml.runs.scoring import score_frame
+
+        return score_frame(self.load_model(ref), frame)
 
     def close(self) -> None:
         """Release the store's connections."""

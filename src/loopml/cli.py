@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -23,8 +24,13 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Dataset versions and their lineage.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+runs_app = typer.Typer(
+    help="Training runs: leaderboards, trials, test metrics.", no_args_is_help=True
+)
+app.add_typer(runs_app, name="runs")
 
 _state: dict[str, Any] = {"project": None, "debug": False}
+_STARTED = time.perf_counter()  # `train --time-budget` counts from here: the command's start
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -330,6 +336,162 @@ def data_show(
     )
     for s in splits:
         console.print(f"Split {s.short}: {s.strategy}, seed {s.seed}, {s.counts}")
+
+
+@app.command()
+@_handled
+def train(
+    time_budget: Annotated[
+        float | None,
+        typer.Option("--time-budget", help="Seconds for the whole command (default: loopml.yaml)."),
+    ] = None,
+    families: Annotated[
+        str | None,
+        typer.Option("--families", help="Comma-separated model families to search (default: all)."),
+    ] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", min=1, help="Cores to use (default: all).")
+    ] = None,
+    refit_all: Annotated[
+        bool | None,
+        typer.Option(
+            "--refit-all/--no-refit-all",
+            help="After the test evaluation, refit on every row (test included) for deployment.",
+        ),
+    ] = None,
+    max_trials: Annotated[
+        int | None, typer.Option("--max-trials", min=1, help="Stop the search after N trials.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Search and tune models against the baseline, ensemble, evaluate once on test, record."""
+    from loopml.console import print_json
+
+    project = _project()
+    names = None if families is None else [n for n in families.split(",") if n.strip()]
+    with _progress(not as_json) as progress:
+        result = project.train(
+            time_budget=time_budget,
+            families=names,
+            jobs=jobs,
+            refit_all=refit_all,
+            max_trials=max_trials,
+            progress=progress,
+            started=_STARTED,
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    from loopml.runs.render import print_train_result
+
+    print_train_result(result)
+
+
+@runs_app.command("list")
+@_handled
+def runs_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """List training runs: data version, spec, score, time."""
+    from loopml.runs.render import print_runs, run_summary
+
+    project = _project()
+    rows = project.runs()
+    if as_json:
+        from loopml.console import print_json
+
+        print_json([run_summary(row) for row in rows])
+        return
+    print_runs(rows)
+
+
+@runs_app.command("show")
+@_handled
+def runs_show(
+    ref: Annotated[str, typer.Argument(help="Run id, unique prefix, or latest.")] = "latest",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Show one run: leaderboard, trials, chosen model, test metrics, report path."""
+    from loopml.runs.render import print_run
+
+    project = _project()
+    row = project.run(ref)
+    if as_json:
+        from loopml.console import print_json
+
+        print_json(row)
+        return
+    print_run(row)
+
+
+@runs_app.command("compare")
+@_handled
+def runs_compare(
+    first: Annotated[str, typer.Argument(help="Run id, unique prefix, or latest.")],
+    second: Annotated[str, typer.Argument(help="Run id, unique prefix, or latest.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Compare two runs side by side: inputs, chosen model, scores, test metrics."""
+    from loopml.runs.render import comparison, print_comparison
+
+    project = _project()
+    a, b = project.run(first), project.run(second)
+    if as_json:
+        from loopml.console import print_json
+
+        print_json(comparison(a, b))
+        return
+    print_comparison(a, b)
+
+
+@app.command()
+@_handled
+def reproduce(
+    ref: Annotated[str, typer.Argument(help="Run id, unique prefix, or latest.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Replay a run's trials on the same data and seed and show any difference (exit 1 if any)."""
+    project = _project()
+    with _progress(not as_json) as progress:
+        result, differences = project.reproduce(ref, progress=progress)
+    if as_json:
+        from loopml.console import print_json
+
+        print_json(differences | {"run_id": result.run_id})
+    else:
+        from loopml.runs.render import print_reproduction
+
+        print_reproduction(result, differences)
+    if not differences["same"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_handled
+def score(
+    model: Annotated[str, typer.Argument(help="Run id, unique prefix, or latest.")],
+    input_path: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="CSV, Parquet or JSON Lines to score.")
+    ],
+    output_path: Annotated[
+        Path,
+        typer.Argument(metavar="OUTPUT", help="Where to write predictions (.csv or .parquet)."),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
+) -> None:
+    """Score a table with a trained model: `prediction` and, for classifiers, `proba_<class>`."""
+    from loopml.console import console, print_json
+    from loopml.runs.scoring import read_input, write_output
+
+    project = _project()
+    frame = read_input(input_path)
+    scored = project.predict(frame, model)
+    write_output(scored, output_path)
+    summary = {"model": model, "rows": len(scored), "output": str(output_path)}
+    if as_json:
+        print_json(summary)
+        return
+    console.print(f"Scored {len(scored):,} rows with model {model}: {output_path}")
 
 
 def main() -> None:

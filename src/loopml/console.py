@@ -48,6 +48,7 @@ class RichProgress:
             disable=not enabled or not err_console.is_terminal,
         )
         self._task: TaskID | None = None
+        self._names: dict[TaskID, str] = {}
 
     def __enter__(self) -> RichProgress:
         self._progress.__enter__()
@@ -62,11 +63,18 @@ class RichProgress:
             task = self._progress.tasks[-1]
             self._progress.update(self._task, completed=task.total or task.completed)
         self._task = self._progress.add_task(description, total=total)
+        self._names[self._task] = description
 
     def advance(self, amount: float = 1) -> None:
         """Advance the current bar."""
         if self._task is not None:
             self._progress.advance(self._task, amount)
+
+    def describe(self, text: str) -> None:
+        """Show `text` after the current phase's name."""
+        if self._task is not None:
+            name = self._names.get(self._task, "")
+            self._progress.update(self._task, description=f"{name}: {text}" if name else text)
 
 
 def print_json(data: Any) -> None:

@@ -14,6 +14,9 @@ class Progress(Protocol):
     def advance(self, amount: float = 1) -> None:
         """Mark `amount` units of the current phase done."""
 
+    def describe(self, text: str) -> None:
+        """Say what the current phase is doing now (a trial, the best score so far)."""
+
 
 class NoProgress:
     """Progress that shows nothing (Python API default, tests, --json)."""
@@ -23,3 +26,6 @@ class NoProgress:
 
     def advance(self, amount: float = 1) -> None:
         """Ignore the advance."""
+
+    def describe(self, text: str) -> None:
+        """Ignore the description."""

@@ -169,6 +169,86 @@ class Split(_Section):
         return self
 
 
+class Outcomes(_Section):
+    """The value of one decision of each outcome (benefits positive, costs negative)."""
+
+    tp: float = 0.0
+    fp: float = 0.0
+    tn: float = 0.0
+    fn: float = 0.0
+
+
+class ParamRange(_Section):
+    """One hyperparameter of a custom family: a range (`low`..`high`) or a list of `choices`."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> ParamRange:
+        if self.choices is not None:
+            if not self.choices or self.low is not None or self.high is not None:
+                raise ValueError("give either non-empty `choices` or `low` and `high`, not both")
+            return self
+        if self.low is None or self.high is None or not self.low < self.high:
+            raise ValueError("a range needs `low` < `high` (or give `choices`)")
+        if self.log and self.low <= 0:
+            raise ValueError("a `log: true` range needs `low` > 0")
+        return self
+
+
+class CustomFamily(_Section):
+    """A user's scikit-learn compatible estimator, searched like the built-in families."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=64)]
+    estimator: str
+    tasks: list[Task]
+    encoding: Literal["onehot", "ordinal", "native"] = "onehot"
+    scale: bool = False
+    params: dict[str, Any] = Field(default_factory=dict)
+    space: dict[str, ParamRange] = Field(default_factory=dict)
+    cost: Annotated[int, Field(ge=0, le=10)] = 5
+
+    @field_validator("estimator")
+    @classmethod
+    def _import_path(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", value):
+            raise ValueError(
+                f"{value!r} is not an import path; give the estimator class with its module, "
+                "like `sklearn.svm.SVC`"
+            )
+        return value
+
+
+class Train(_Section):
+    """How `loopml train` searches: budget, families, validation, search method, decisions."""
+
+    time_budget: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] = 60.0
+    families: list[str] | None = None
+    folds: Annotated[int, Field(ge=2, le=20)] = 5
+    holdout_rows: Annotated[int, Field(ge=1000)] = 100_000
+    search: Literal["tpe", "random", "grid"] = "tpe"
+    max_trials: Annotated[int, Field(ge=1)] | None = None
+    ensemble: bool = True
+    calibrate: bool = True
+    threshold: Literal["auto"] | Annotated[float, Field(gt=0, lt=1)] = "auto"
+    value: Outcomes | None = None
+    refit_all: bool = False
+    jobs: Annotated[int, Field(ge=1)] | None = None
+    custom_families: list[CustomFamily] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_custom_names(self) -> Train:
+        names = [family.name for family in self.custom_families]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"`train.custom_families` names `{repeated[0]}` twice; rename one")
+        return self
+
+
 class StoreConfig(_Section):
     """Where metadata and artifacts live; paths are relative to the project folder."""
 
@@ -199,6 +279,7 @@ class ProjectSpec(_Section):
     cleaning: Cleaning = Field(default_factory=Cleaning)
     checks: Checks = Field(default_factory=Checks)
     split: Split = Field(default_factory=Split)
+    train: Train = Field(default_factory=Train)
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42
     store: StoreConfig = Field(default_factory=StoreConfig)
 
@@ -227,6 +308,15 @@ class ProjectSpec(_Section):
                 )
         if self.target in self.columns:
             raise ValueError(f"`columns` sets a role for the target `{self.target}`; remove it")
+        if self.train.value is not None and self.task != "binary":
+            raise ValueError(
+                "`train.value` (the value of TP, FP, TN and FN decisions) applies to binary "
+                f"tasks only; remove it for this {self.task} task"
+            )
+        if self.train.threshold != "auto" and self.task != "binary":
+            raise ValueError(
+                f"`train.threshold` applies to binary tasks only; remove it for this {self.task} task"
+            )
         if self.target in self.cleaning.drop_columns:
             raise ValueError(f"`cleaning.drop_columns` lists the target `{self.target}`; remove it")
         return self

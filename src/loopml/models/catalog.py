@@ -324,7 +324,7 @@ BUILT_IN: tuple[Family, ...] = (
         _tree_build,
         _tree_defaults,
         _tree_space,
-        cost=2,
+        cost=1,
         description="a single CART tree",
     ),
     Family(
@@ -355,7 +355,7 @@ BUILT_IN: tuple[Family, ...] = (
         _lightgbm_build,
         _lightgbm_defaults,
         _lightgbm_space,
-        cost=4,
+        cost=2,
         description="LightGBM gradient boosting",
     ),
     Family(

@@ -9,6 +9,7 @@ preprocessor is fitted: `NativePipeline` fits the preprocessor, reads
 
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Any
 
@@ -38,9 +39,14 @@ class NativePipeline(Pipeline):
         X_val: Any = None,
         y_val: Any = None,
         early_stopping_rounds: int = EARLY_STOPPING_ROUNDS,
+        deadline: float | None = None,
         **params: Any,
     ) -> NativePipeline:
-        """Fit the preprocessor, set the categorical columns, fit the model (stopping early)."""
+        """Fit the preprocessor, set the categorical columns, fit the model (stopping early).
+
+        `deadline` (a time.perf_counter() value) stops LightGBM's boosting when it is passed,
+        keeping the rounds made so far; other boosters ignore it.
+        """
         if len(self.steps) != 2:
             raise ValueError("NativePipeline holds exactly two steps: preprocess and model")
         (_, preprocessor), (model_name, model) = self.steps
@@ -55,6 +61,8 @@ class NativePipeline(Pipeline):
         if X_val is not None:
             Xv = preprocessor.transform(X_val)
             fit_params.update(_early_stopping(model, Xv, y_val, early_stopping_rounds))
+        if deadline is not None and _kind(model) == "lightgbm":
+            fit_params["callbacks"] = [*fit_params.get("callbacks", []), _stop_at(deadline)]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*'eval_set' is deprecated")
             model.fit(Xt, y, **fit_params)
@@ -87,6 +95,18 @@ def _categorical_setting(model: Any, columns: list[int], n_features: int) -> dic
             types[column] = "c"
         model.set_params(feature_types=types)
     return {}
+
+
+def _stop_at(deadline: float) -> Any:
+    """A LightGBM callback that ends boosting once time.perf_counter() passes `deadline`."""
+    import lightgbm
+
+    def callback(env: Any) -> None:
+        if time.perf_counter() > deadline:
+            raise lightgbm.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+    callback.order = 40  # type: ignore[attr-defined]  # after early stopping (30)
+    return callback
 
 
 def _early_stopping(model: Any, X_val: Any, y_val: Any, rounds: int) -> dict[str, Any]:
@@ -128,3 +148,46 @@ def make_pipeline(
     )
     cls = NativePipeline if family.encoding == "native" else Pipeline
     return cls([(PREPROCESS, preprocessor), (MODEL, estimator)])
+
+
+# The parameter that sets the number of boosting rounds, by booster kind.
+_ROUNDS_PARAM = {
+    "lightgbm": "n_estimators",
+    "xgboost": "n_estimators",
+    "hist_gradient_boosting": "max_iter",
+    "catboost": "iterations",
+}
+
+
+def _booster_kind(model: Any) -> str:
+    if type(model).__module__.split(".")[0] == "catboost":
+        return "catboost"
+    return _kind(model)
+
+
+def stops_early(pipeline: Any) -> bool:
+    """Whether `pipeline.fit` takes a validation part to stop its booster early."""
+    return isinstance(pipeline, NativePipeline) and _kind(pipeline.steps[-1][1]) != "other"
+
+
+def rounds_param(pipeline: Any) -> str | None:
+    """The name of the model's rounds parameter (`n_estimators`, `max_iter`, ...), if a booster."""
+    return _ROUNDS_PARAM.get(_booster_kind(pipeline.steps[-1][1]))
+
+
+def fitted_rounds(pipeline: Any) -> int | None:
+    """The rounds a fitted booster kept (its best iteration when it stopped early)."""
+    model = pipeline.steps[-1][1]
+    kind = _booster_kind(model)
+    if kind == "lightgbm":
+        best = getattr(model, "best_iteration_", None)
+        return int(best) if best else int(model.n_estimators_)
+    if kind == "hist_gradient_boosting":
+        return int(model.n_iter_)
+    if kind == "xgboost":
+        best = getattr(model, "best_iteration", None)
+        return int(best) + 1 if best is not None else int(model.n_estimators)
+    if kind == "catboost":
+        best = model.get_best_iteration()
+        return int(best) + 1 if best is not None else int(model.tree_count_)
+    return None

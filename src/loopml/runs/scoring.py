@@ -1,0 +1,85 @@
+"""Load a run's chosen model (checked against the store) and score a table with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from loopml.errors import DataError, NotFoundError, UsageError
+from loopml.spec import ProjectSpec
+from loopml.store import ArtifactRef, Store
+
+OUTPUT_SUFFIXES = (".csv", ".parquet")
+
+
+def model_run(store: Store, ref: str) -> dict[str, Any]:
+    """The complete run a model reference names: a run id or prefix, or `latest`."""
+    if ref == "latest":
+        for row in store.meta.runs():
+            if row["status"] == "complete":
+                return row
+        raise NotFoundError("no complete training run yet; run `loopml train` first")
+    row = store.meta.run(ref)
+    if row["status"] != "complete":
+        raise NotFoundError(
+            f"run {row['id'][:12]} is {row['status']} and has no model; see `loopml runs list`"
+        )
+    return row
+
+
+def load_run_model(store: Store, run: dict[str, Any], spec: ProjectSpec | None = None) -> Any:
+    """The run's deployment model (all rows when refitted so), verified by sha256, via skops."""
+    from loopml.models.persist import load_model
+
+    chosen = run["chosen"] or {}
+    row = chosen.get("model_all_rows") or chosen.get("model")
+    if not row:
+        raise NotFoundError(f"run {run['id'][:12]} recorded no model artifact")
+    ref = ArtifactRef.from_row(row)
+    path = store.artifacts.verified_path(ref)
+    trusted = [_type_name(f.estimator) for f in (spec.train.custom_families if spec else [])]
+    return load_model(path.read_bytes(), sha256=ref.sha256, trusted=trusted)
+
+
+def _type_name(path: str) -> str:
+    """The name skops records for the class at import path `path` (its defining module)."""
+    from loopml.models.custom import import_estimator
+
+    cls = import_estimator(path)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def read_input(path: Path) -> pd.DataFrame:
+    """A CSV, Parquet or JSON Lines file as a DataFrame, read the way training data is."""
+    from loopml.data.sources import open_source, read_table
+    from loopml.spec import DataSource
+
+    source = open_source(DataSource(path=str(path)), Path.cwd())
+    return read_table(source).to_pandas()
+
+
+def write_output(frame: pd.DataFrame, path: Path) -> Path:
+    """Write `frame` as CSV or Parquet, chosen by `path`'s extension."""
+    suffix = path.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise UsageError(
+            f"output {path} has extension {suffix or '(none)'!r}; use .csv or .parquet"
+        )
+    if not path.parent.exists():
+        raise DataError(f"the folder of output {path} does not exist; create it first")
+    tmp = path.with_name(f".{path.name}.tmp")
+    if suffix == ".csv":
+        frame.to_csv(tmp, index=False)
+    else:
+        frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def score_frame(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """`prediction` (and `proba_<class>` per class) for every row of `frame`."""
+    if len(frame) == 0:
+        raise DataError("the input has no rows to score")
+    return model.prediction_frame(frame)
