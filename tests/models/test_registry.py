@@ -26,7 +26,7 @@ def test_families_for_a_task_cheapest_first() -> None:
 
 def test_families_restricted_by_name_in_cost_order() -> None:
     chosen = families_for("binary", ["random_forest", "lightgbm", "logistic", "lightgbm"])
-    assert [f.name for f in chosen] == ["logistic", "lightgbm", "random_forest"]
+    assert [f.name for f in chosen] == ["lightgbm", "logistic", "random_forest"]
 
 
 def test_unknown_family_is_one_clear_sentence() -> None:

@@ -103,7 +103,7 @@ def _knn_build(task: str, params: dict[str, Any], seed: int, n_jobs: int) -> Any
 def _criteria(task: str) -> list[str]:
     if _classifier(task):
         return ["gini", "entropy"]
-    return ["squared_error", "friedman_mse"]
+    return ["squared_error"]  # friedman_mse is the same since scikit-learn 1.9
 
 
 def _tree_defaults(task: str) -> dict[str, Any]:
@@ -296,6 +296,16 @@ BUILT_IN: tuple[Family, ...] = (
         description="class priors / mean of the target: the bar every model must clear",
     ),
     Family(
+        "lightgbm",
+        TASKS,
+        "native",
+        _lightgbm_build,
+        _lightgbm_defaults,
+        _lightgbm_space,
+        cost=1,
+        description="LightGBM gradient boosting",
+    ),
+    Family(
         "logistic",
         CLASSIFICATION,
         "onehot",
@@ -347,16 +357,6 @@ BUILT_IN: tuple[Family, ...] = (
         _hgb_space,
         cost=4,
         description="scikit-learn histogram gradient boosting",
-    ),
-    Family(
-        "lightgbm",
-        TASKS,
-        "native",
-        _lightgbm_build,
-        _lightgbm_defaults,
-        _lightgbm_space,
-        cost=2,
-        description="LightGBM gradient boosting",
     ),
     Family(
         "extra_trees",

@@ -98,26 +98,32 @@ def train_model(
     budget = Budget(total, started=options.started or time.perf_counter())
     jobs = options.jobs or spec.train.jobs or default_jobs()
     families = _families(spec, options)
-    prepared = _prepare(spec, root, store, jobs, progress)
-    run_id = store.meta.add_run(
-        {
-            "project": spec.name,
-            "spec": spec.model_dump(mode="json"),
-            "spec_hash": spec.fingerprint(),
-            "dataset_version": prepared.version.version,
-            "split_id": prepared.split.id,
-            "seed": spec.seed,
-            "time_budget_s": total,
-            "environment": environment(root, jobs),
-        }
-    )
+    worker = TrialWorker(custom_families=spec.train.custom_families).start()
     try:
-        result = _train(spec, root, store, run_id, prepared, families, budget, options, progress)
-    except BaseException as exc:
-        message = str(exc) if isinstance(exc, LoopmlError) else f"{type(exc).__name__}: {exc}"
-        store.meta.update_run(run_id, status="failed", error=message, finished_at=utcnow())
-        raise
-    return result
+        prepared = _prepare(spec, root, store, jobs, progress)
+        worker.data = prepared.data
+        run_id = store.meta.add_run(
+            {
+                "project": spec.name,
+                "spec": spec.model_dump(mode="json"),
+                "spec_hash": spec.fingerprint(),
+                "dataset_version": prepared.version.version,
+                "split_id": prepared.split.id,
+                "seed": spec.seed,
+                "time_budget_s": total,
+                "environment": environment(root, jobs),
+            }
+        )
+        try:
+            return _train(
+                spec, root, store, run_id, prepared, families, budget, options, progress, worker
+            )
+        except BaseException as exc:
+            message = str(exc) if isinstance(exc, LoopmlError) else f"{type(exc).__name__}: {exc}"
+            store.meta.update_run(run_id, status="failed", error=message, finished_at=utcnow())
+            raise
+    finally:
+        worker.close()
 
 
 def _families(spec: ProjectSpec, options: TrainOptions) -> list[Family]:
@@ -213,22 +219,25 @@ def _train(
     budget: Budget,
     options: TrainOptions,
     progress: Progress,
+    worker: TrialWorker,
 ) -> TrainResult:
     data = prepared.data
     n_test = int(prepared.split.counts.get("test", 0))
     progress.phase("Searching", total=max(1.0, round(budget.search_remaining())))
-    worker = TrialWorker(data, spec.train.custom_families)
     try:
         search = _search(
             spec, store, run_id, data, families, budget, options, progress, worker, n_test
         )
     finally:
-        worker.close()
+        worker.close()  # its cores are the refit's now
     ranked = search.ranked(data)
     if not ranked:
         raise DataError(_nothing_fitted(search, budget, len(prepared.frame)))
     progress.phase("Choosing: ensemble, calibration, threshold")
     chosen, ensemble = _choose(data, ranked, spec)
+    chosen = _affordable(data, chosen, ranked[0], budget, search.notes)
+    if ensemble is not None and chosen is not ensemble:
+        ensemble = chosen if len(chosen.members) > 1 else None
     calibration, calibration_report = None, None
     oof = chosen.oof
     if data.task != "regression" and spec.train.calibrate:
@@ -238,7 +247,7 @@ def _train(
             rows = data.validated_rows
             oof[rows] = calibration.transform(oof[rows])
     threshold, threshold_reason, oof_value = _threshold(data, oof, spec)
-    members, weights = _fit_members(data, chosen, budget, progress, search.notes)
+    members, weights = _fit_members(data, chosen, progress)
     model = TrainedModel(
         members,
         weights,
@@ -374,7 +383,7 @@ def _refit_seconds(data: TrialData, candidate: Candidate) -> float:
 
 
 def _final_reserve(data: TrialData, ranked: list[Candidate], n_test: int, ensemble: bool) -> float:
-    top = ranked[: 3 if ensemble else 1]
+    top = ranked[: 4 if ensemble else 1]
     refit = sum(_refit_seconds(data, c) for c in top)
     valid_rows = max(1.0, np.mean([len(v) for _, v in data.folds]))
     predict = sum(c.predict_s / max(1, len(c.fold_scores)) * n_test / valid_rows for c in top)
@@ -428,26 +437,51 @@ def _threshold(
     return 0.5, None, None
 
 
+def _affordable(
+    data: TrialData, chosen: Ensemble, best: Candidate, budget: Budget, notes: list[str]
+) -> Ensemble:
+    """`chosen`, or as many of its heaviest-weighted members as the time left can refit."""
+    if len(chosen.members) == 1:
+        return chosen
+    left = budget.remaining() - FIXED_RESERVE_S - REPORT_SECONDS
+    order = sorted(range(len(chosen.members)), key=lambda i: -chosen.weights[i])
+    kept, needed = [], 0.0
+    for i in order:
+        seconds = _refit_seconds(data, chosen.members[i])
+        if kept and needed + seconds > left:
+            break
+        kept.append(i)
+        needed += seconds
+    if len(kept) == len(chosen.members):
+        return chosen
+    weights = np.array([chosen.weights[i] for i in kept])
+    weights /= weights.sum()
+    rows = data.validated_rows
+    oof = np.full_like(chosen.oof, np.nan)
+    oof[rows] = sum(w * chosen.members[i].oof[rows] for i, w in zip(kept, weights, strict=True))
+    reduced = Ensemble(
+        [chosen.members[i] for i in kept], [float(w) for w in weights], data.oof_score(oof), oof
+    )
+    if len(kept) == 1 or not data.better(reduced.score, best.score):
+        reduced = Ensemble([best], [1.0], float(best.score), best.oof)
+    notes.append(
+        f"refitting all {len(chosen.members)} members of the ensemble would not fit the time "
+        f"left; {reduced.name} was refitted instead"
+    )
+    return reduced
+
+
 def _fit_members(
-    data: TrialData, chosen: Ensemble, budget: Budget, progress: Progress, notes: list[str]
+    data: TrialData, chosen: Ensemble, progress: Progress
 ) -> tuple[list[Any], list[float]]:
-    members, weights = list(chosen.members), list(chosen.weights)
-    needed = sum(_refit_seconds(data, c) for c in members)
-    if len(members) > 1 and needed > budget.remaining() - FIXED_RESERVE_S - REPORT_SECONDS:
-        notes.append(
-            f"the ensemble's refit (~{needed:.0f} s) did not fit the time left; its best member "
-            "was refitted alone"
-        )
-        best = int(np.argmax(weights))
-        members, weights = [members[best]], [1.0]
-    progress.phase("Refitting the chosen model on train + validation", total=len(members))
+    progress.phase("Refitting the chosen model on train + validation", total=len(chosen.members))
     fitted = []
-    for candidate in members:
+    for candidate in chosen.members:
         pipeline = refit_pipeline(candidate, get_family(candidate.family), data)
         pipeline.fit(data.X, data.y)
         fitted.append(_single_threaded(pipeline))
         progress.advance()
-    return fitted, weights
+    return fitted, list(chosen.weights)
 
 
 def _single_threaded(pipeline: Any) -> Any:

@@ -18,6 +18,7 @@ on the machine. `max_trials` (or `loopml reproduce`, which replays a run's trial
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -171,10 +172,10 @@ class _Search:
         guess = self._guess(state)
         if not self.budget.fits(guess):
             state.closed = True
+            left = max(0.0, self.budget.search_remaining())
             self.result.notes.append(
-                f"{family.name} was not tried: its first fit was expected to take about "
-                f"{guess:.0f} s, more than the {max(0.0, self.budget.search_remaining()):.0f} s "
-                "left for the search"
+                f"{family.name} was not tried: the search's time was spent ({left:.1f} s left, "
+                f"about {guess:.1f} s needed); a larger --time-budget tries it"
             )
             return
         number = self._next_number()
@@ -249,10 +250,18 @@ class _Search:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         seed = (self.data.seed + 7919 * (state.position + 1)) % (2**32)
+        points: list[dict[str, Any]] = []
         if self.method == "grid":
+            # Every grid point enqueued once, in a seeded order (Optuna's GridSampler stops
+            # the study itself, which the ask-and-tell loop here cannot use).
             grid = space_grid(state.family, self.data.task)
-            state.grid_size = int(np.prod([len(v) for v in grid.values()])) if grid else 1
-            sampler: Any = optuna.samplers.GridSampler(grid, seed=seed)
+            points = [
+                dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())
+            ]
+            order = np.random.default_rng(seed).permutation(len(points))
+            points = [points[i] for i in order]
+            state.grid_size = len(points)
+            sampler: Any = optuna.samplers.RandomSampler(seed=seed)
         elif self.method == "random":
             sampler = optuna.samplers.RandomSampler(seed=seed)
         else:
@@ -262,6 +271,8 @@ class _Search:
         pruner = optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS)
         direction = "maximize" if self.data.higher_is_better else "minimize"
         state.study = optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
+        for point in points:
+            state.study.enqueue_trial(point)
         return state.study
 
 

@@ -29,6 +29,8 @@ START_TIMEOUT_S = 60.0
 
 def _serve(conn: Any) -> None:  # pragma: no cover - runs in the worker process
     """The worker's loop: hold the data, run trials, ask about pruning after each fold."""
+    import lightgbm  # noqa: F401  # imported while the search's process still reads the data
+
     from loopml.models import get_family, register_family
     from loopml.models.custom import custom_family
 
@@ -67,13 +69,22 @@ def _serve(conn: Any) -> None:  # pragma: no cover - runs in the worker process
 class TrialWorker:
     """Runs trials of one search in a separate process, killing one that overruns."""
 
-    def __init__(self, data: TrialData, custom_families: list[Any] | None = None) -> None:
+    def __init__(
+        self, data: TrialData | None = None, custom_families: list[Any] | None = None
+    ) -> None:
         self.data = data
         self.custom_families = list(custom_families or [])
         self._process: Any = None
         self._conn: Any = None
+        self._loaded = False
 
-    def _start(self) -> None:
+    def start(self) -> TrialWorker:
+        """Start the worker process now, so its imports overlap with the caller's work."""
+        if self._process is None or self._process.poll() is not None:
+            self._spawn()
+        return self
+
+    def _spawn(self) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         process = subprocess.Popen(
@@ -83,13 +94,17 @@ class TrialWorker:
         )
         os.close(to_child_r)
         os.close(from_child_w)
-        conn = _Duplex(from_child_r, to_child_w)
-        conn.send(("data", self.data, self.custom_families))
-        if not conn.poll(START_TIMEOUT_S):
-            process.kill()
+        self._process, self._conn, self._loaded = process, _Duplex(from_child_r, to_child_w), False
+
+    def _load(self) -> None:
+        if self.data is None:
+            raise ValueError("the trial worker has no data: give TrialWorker(data) first")
+        self._conn.send(("data", self.data, self.custom_families))
+        if not self._conn.poll(START_TIMEOUT_S):
+            self._discard()
             raise RuntimeError("the trial worker did not start")
-        conn.recv()
-        self._process, self._conn = process, conn
+        self._conn.recv()
+        self._loaded = True
 
     def run(
         self,
@@ -101,8 +116,9 @@ class TrialWorker:
         after_fold: AfterFold | None = None,
     ) -> Candidate:
         """Run one trial; stop it at the search's deadline when `budget` is given."""
-        if self._process is None or self._process.poll() is not None:
-            self._start()
+        self.start()
+        if not self._loaded:
+            self._load()
         seconds_left = None if budget is None else max(0.0, budget.search_remaining())
         started = time.perf_counter()
         self._conn.send(("trial", number, family, params, seconds_left, after_fold is not None))
