@@ -149,3 +149,13 @@ def test_reproduce_gives_the_same_model_and_metrics(demo_copy: Path, trained_dem
     assert outcome["a"] == run_id and outcome["run_id"] != run_id
     runs = run_json("runs", "list", cwd=demo_copy)
     assert len(runs) == 2 and all(r["status"] == "complete" for r in runs)
+
+
+def test_reproduce_refuses_changed_data(demo_copy: Path, trained_demo: Trained) -> None:
+    data = demo_copy / "data" / "flights.csv"
+    lines = data.read_text().splitlines(keepends=True)
+    data.write_text("".join(lines[:-10]))
+    proc = run_loopml("reproduce", trained_demo.result["run_id"], cwd=demo_copy)
+    assert proc.returncode == 2, proc.stderr
+    assert "the data changed since run" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(run_json("runs", "list", cwd=demo_copy)) == 1

@@ -58,7 +58,8 @@ class EvaluationView:
     primary metric) and `higher_is_better`, `classes` (class labels, positive class second
     for binary; None for regression), `seed`, `time_budget_s` (None: no budget),
     `wall_seconds`, `dataset_version`, `split_id`, `started_at` (text), `refit_all`
-    (whether the chosen model was refit on all non-test rows) and `notes` (warnings).
+    (whether a copy refit on every row, test included, was saved for deployment; the
+    metrics shown are those measured before it) and `notes` (warnings).
 
     Chosen model: `chosen` = {"name", "family", "params": dict, "description", optional
     "members": [{"name", "weight"}], "calibration", "threshold", "threshold_reason"}.

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from loopml.data.profile import prepare_dataset
 from loopml.errors import DataError
 from loopml.progress import Progress
 from loopml.runs.records import TrainResult
@@ -42,6 +43,13 @@ def reproduce_run(
             f"run {original['id'][:12]} is {original['status']}; only complete runs reproduce"
         )
     spec = validate_spec(original["spec"], source=f"run {original['id'][:12]}")
+    current = prepare_dataset(spec, root, store, progress=progress)
+    if current.version != original["dataset_version"]:
+        raise DataError(
+            f"the data changed since run {original['id'][:12]}: it trained on dataset version "
+            f"{original['dataset_version'][:12]}, the data now gives {current.short}; restore "
+            "the data file to reproduce it"
+        )
     trials = store.meta.trials(original["id"])
     budget = (original["time_budget_s"] or spec.train.time_budget) * 10
     options = TrainOptions(
@@ -52,12 +60,6 @@ def reproduce_run(
     )
     result = train_model(spec, root, store, options, progress=progress)
     new_row = store.meta.run(result.run_id)
-    if new_row["dataset_version"] != original["dataset_version"]:
-        raise DataError(
-            f"the data changed since run {original['id'][:12]}: it trained on dataset version "
-            f"{original['dataset_version'][:12]}, the data now gives "
-            f"{new_row['dataset_version'][:12]}; restore the data file to reproduce it"
-        )
     return result, compare_runs(original, new_row, trials, store.meta.trials(result.run_id))
 
 

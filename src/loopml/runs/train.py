@@ -235,7 +235,8 @@ def _train(
         raise DataError(_nothing_fitted(search, budget, len(prepared.frame)))
     progress.phase("Choosing: ensemble, calibration, threshold")
     chosen, ensemble = _choose(data, ranked, spec)
-    chosen = _affordable(data, chosen, ranked[0], budget, search.notes)
+    refits = _refits(options, spec, data, int(prepared.split.counts.get("test", 0)))
+    chosen = _affordable(data, chosen, ranked[0], budget, search.notes, refits)
     if ensemble is not None and chosen is not ensemble:
         ensemble = chosen if len(chosen.members) > 1 else None
     calibration, calibration_report = None, None
@@ -357,7 +358,9 @@ def _search(
         max_trials=max_trials,
         progress=progress,
         on_trial=lambda c: store.meta.add_trial(trial_row(run_id, c)),
-        update_reserve=lambda ranked: _final_reserve(data, ranked, n_test, spec.train.ensemble),
+        update_reserve=lambda ranked: _final_reserve(
+            data, ranked, n_test, spec.train.ensemble, _refits(options, spec, data, n_test)
+        ),
         runner=worker.run,
     )
 
@@ -382,9 +385,17 @@ def _refit_seconds(data: TrialData, candidate: Candidate) -> float:
     return per_fold * len(data.X) / max(1.0, train_rows) * 1.15
 
 
-def _final_reserve(data: TrialData, ranked: list[Candidate], n_test: int, ensemble: bool) -> float:
+def _refits(options: TrainOptions, spec: ProjectSpec, data: TrialData, n_test: int) -> float:
+    """How many refits the final steps make, in units of one refit on train + validation."""
+    refit_all = options.refit_all if options.refit_all is not None else spec.train.refit_all
+    return 1.0 + (1.0 + n_test / max(1, len(data.X)) if refit_all else 0.0)
+
+
+def _final_reserve(
+    data: TrialData, ranked: list[Candidate], n_test: int, ensemble: bool, refits: float
+) -> float:
     top = ranked[: 4 if ensemble else 1]
-    refit = sum(_refit_seconds(data, c) for c in top)
+    refit = refits * sum(_refit_seconds(data, c) for c in top)
     valid_rows = max(1.0, np.mean([len(v) for _, v in data.folds]))
     predict = sum(c.predict_s / max(1, len(c.fold_scores)) * n_test / valid_rows for c in top)
     return refit + 3 * predict + FIXED_RESERVE_S + REPORT_SECONDS
@@ -438,7 +449,12 @@ def _threshold(
 
 
 def _affordable(
-    data: TrialData, chosen: Ensemble, best: Candidate, budget: Budget, notes: list[str]
+    data: TrialData,
+    chosen: Ensemble,
+    best: Candidate,
+    budget: Budget,
+    notes: list[str],
+    refits: float,
 ) -> Ensemble:
     """`chosen`, or as many of its heaviest-weighted members as the time left can refit."""
     if len(chosen.members) == 1:
@@ -447,7 +463,7 @@ def _affordable(
     order = sorted(range(len(chosen.members)), key=lambda i: -chosen.weights[i])
     kept, needed = [], 0.0
     for i in order:
-        seconds = _refit_seconds(data, chosen.members[i])
+        seconds = refits * _refit_seconds(data, chosen.members[i])
         if kept and needed + seconds > left:
             break
         kept.append(i)
