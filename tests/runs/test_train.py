@@ -12,8 +12,10 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
 import loopml
 from loopml.errors import SpecError, UsageError
+from loopml.models import FAMILIES, Family, register_family
 from tests.commands import loopml as run_loopml
 from tests.runs.conftest import write_project
+from tests.search.slow import SlowClassifier
 
 
 def _frame(loader, target: str = "y") -> pd.DataFrame:
@@ -219,3 +221,23 @@ def test_wrong_task_family_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no model family named"):
         project.train(families=[""])
     project.close()
+
+
+def _build_prior(task: str, params: dict, seed: int, n_jobs: int) -> SlowClassifier:
+    return SlowClassifier(**params)
+
+
+def test_family_registered_from_python_trains_and_loads(tmp_path: Path) -> None:
+    family = Family("py_prior", ("binary",), "ordinal", _build_prior, lambda task: {"seconds": 0.0})
+    register_family(family, replace=True)
+    try:
+        spec = write_project(tmp_path, _frame(load_breast_cancer), "y", "binary")
+        project = loopml.Project(spec)
+        result = project.train(time_budget=60, families=["py_prior"], max_trials=1, jobs=1)
+        assert result.chosen["family"] == "py_prior"
+        # Its type is not one loopml writes, but the user registered it in this process.
+        loaded = project.load_model(result.run_id)
+        assert type(loaded.members[0].steps[-1][1]) is SlowClassifier
+        project.close()
+    finally:
+        FAMILIES.pop("py_prior", None)

@@ -40,6 +40,7 @@ def load_run_model(store: Store, run: dict[str, Any], spec: ProjectSpec | None =
     ref = ArtifactRef.from_row(row)
     path = store.artifacts.verified_path(ref)
     trusted = [_type_name(f.estimator) for f in (spec.train.custom_families if spec else [])]
+    trusted += _registered_types(run["spec"]["task"])
     return load_model(path.read_bytes(), sha256=ref.sha256, trusted=trusted)
 
 
@@ -49,6 +50,22 @@ def _type_name(path: str) -> str:
 
     cls = import_estimator(path)
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _registered_types(task: str) -> list[str]:
+    """Estimator types of the families registered from Python in this process: their code is
+    already imported and trusted by the user, so their fitted estimators may be loaded."""
+    from loopml.models import FAMILIES
+    from loopml.models.catalog import BUILT_IN, OPTIONAL
+
+    known = {f.name: f for f in (*BUILT_IN, *OPTIONAL.values())}
+    names = []
+    for name, family in FAMILIES.items():
+        if known.get(name) is family or not family.supports(task):
+            continue
+        cls = type(family.make_estimator(task))
+        names.append(f"{cls.__module__}.{cls.__qualname__}")
+    return names
 
 
 def read_input(path: Path) -> pd.DataFrame:

@@ -345,7 +345,7 @@ def _search(
     n_test: int,
 ) -> SearchResult:
     if options.replay is not None:
-        search = _replay(options.replay, progress, worker)
+        search = _replay(options.replay, progress, _runner(worker, data, spec))
         for candidate in search.candidates:
             store.meta.add_trial(trial_row(run_id, candidate))
         return search
@@ -361,16 +361,34 @@ def _search(
         update_reserve=lambda ranked: _final_reserve(
             data, ranked, n_test, spec.train.ensemble, _refits(options, spec, data, n_test)
         ),
-        runner=worker.run,
+        runner=_runner(worker, data, spec),
     )
 
 
-def _replay(trials: list[dict[str, Any]], progress: Progress, worker: TrialWorker) -> SearchResult:
+def _runner(worker: TrialWorker, data: TrialData, spec: ProjectSpec) -> Any:
+    """Run trials in the worker, except those of families registered from Python in this
+    process (the worker cannot import them): those run here, without a hard time limit."""
+    from loopml.models import FAMILIES
+    from loopml.models.catalog import BUILT_IN, OPTIONAL
+    from loopml.search.trials import run_trial
+
+    known = {f.name: f for f in (*BUILT_IN, *OPTIONAL.values())}
+    declared = {f.name for f in spec.train.custom_families}
+
+    def run(number: int, name: str, params: dict[str, Any], **kwargs: Any) -> Candidate:
+        if name in declared or FAMILIES.get(name) is known.get(name, object()):
+            return worker.run(number, name, params, **kwargs)
+        return run_trial(data, number, get_family(name), params, **kwargs)
+
+    return run
+
+
+def _replay(trials: list[dict[str, Any]], progress: Progress, runner: Any) -> SearchResult:
     result = SearchResult([])
     for row in trials:
         params = {k: v for k, v in row["params"].items() if k != "refit_rounds"}
         progress.describe(f"replaying {row['family']} #{row['number']}")
-        candidate = worker.run(row["number"], row["family"], params)
+        candidate = runner(row["number"], row["family"], params)
         if row["status"] != "complete" and candidate.complete:
             # It was pruned or stopped by time in the original run: keep it out of the choice.
             candidate.status, candidate.score, candidate.oof = row["status"], None, None
