@@ -29,6 +29,7 @@ def test_a_trial_past_its_deadline_is_stopped(cancer: TrialData) -> None:
         params={"seconds": 30},
     )
     with TrialWorker(cancer, [slow]) as worker:
+        assert worker.run(1, "logistic", {}).complete  # the worker is up and holds the data
         budget = Budget(2.0, reserve_s=0.5)
         started = time.perf_counter()
         candidate = worker.run(1, "slow", {"seconds": 30}, budget=budget)
