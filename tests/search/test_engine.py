@@ -94,3 +94,12 @@ def test_thresholded_metric_is_scored_at_its_best_threshold() -> None:
     data = trial_data(frame, "y", "binary", "f1")
     proba = np.column_stack([1 - frame["x"] / 2, frame["x"] / 2])  # never above 0.5
     assert data.score_of(frame["y"], proba) == pytest.approx(1.0)
+
+
+def test_tuning_tries_the_portfolio_first(cancer: TrialData) -> None:
+    family = get_family("lightgbm")
+    assert family.portfolio
+    result = search_models(cancer, [family], Budget(120), max_trials=3)
+    tuned = result.candidates[2:]
+    for candidate, point in zip(tuned, family.portfolio, strict=True):
+        assert {k: candidate.params[k] for k in point} == point

@@ -157,7 +157,7 @@ def _forest_builder(kind: str) -> Any:
 def _hgb_defaults(task: str) -> dict[str, Any]:
     return {
         "learning_rate": 0.05,
-        "max_iter": 200,
+        "max_iter": MAX_ROUNDS,  # early stopping finds the number; the refit reuses it
         "max_leaf_nodes": 31,
         "min_samples_leaf": 20,
         "l2_regularization": 1.0,
@@ -190,8 +190,8 @@ def _hgb_build(task: str, params: dict[str, Any], seed: int, n_jobs: int) -> Any
 
 def _lightgbm_defaults(task: str) -> dict[str, Any]:
     return {
-        "n_estimators": 300,
-        "learning_rate": 0.03,
+        "n_estimators": MAX_ROUNDS,  # early stopping finds the number; the refit reuses it
+        "learning_rate": 0.05,
         "num_leaves": 31,
         "min_child_samples": 20,
         "subsample": 0.8,
@@ -213,6 +213,30 @@ def _lightgbm_space(trial: Any, task: str) -> dict[str, Any]:
         "reg_alpha": trial.suggest_float("reg_alpha", 1e-8, 10.0, log=True),
         "reg_lambda": trial.suggest_float("reg_lambda", 1e-8, 10.0, log=True),
     }
+
+
+# Tried first when LightGBM is tuned: a large-leaf, low-rate model (AutoGluon's "GBMLarge")
+# and a small-leaf, fast one; both do well on many tables.
+_LIGHTGBM_PORTFOLIO = (
+    {
+        "learning_rate": 0.03,
+        "num_leaves": 128,
+        "min_child_samples": 3,
+        "subsample": 1.0,
+        "colsample_bytree": 0.9,
+        "reg_alpha": 1e-8,
+        "reg_lambda": 1e-8,
+    },
+    {
+        "learning_rate": 0.1,
+        "num_leaves": 16,
+        "min_child_samples": 20,
+        "subsample": 0.8,
+        "colsample_bytree": 0.6,
+        "reg_alpha": 1e-3,
+        "reg_lambda": 1.0,
+    },
+)
 
 
 def _lightgbm_build(task: str, params: dict[str, Any], seed: int, n_jobs: int) -> Any:
@@ -303,6 +327,7 @@ BUILT_IN: tuple[Family, ...] = (
         _lightgbm_defaults,
         _lightgbm_space,
         cost=1,
+        portfolio=_LIGHTGBM_PORTFOLIO,
         description="LightGBM gradient boosting",
     ),
     Family(

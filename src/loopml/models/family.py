@@ -40,7 +40,8 @@ class Family:
     families by how expensive a fit is (cheap first; the search splits its budget by it).
     `space` is None for a family that is never tuned (the baseline): `suggest` then returns
     the defaults. Parameters given to `make_estimator` are laid over the defaults, so a space
-    may draw only some of them.
+    may draw only some of them. `portfolio` holds points of the space known to do well on
+    many tables: tuning tries them first, before the sampler's own proposals.
     """
 
     name: str
@@ -52,6 +53,7 @@ class Family:
     scale: bool = False
     cost: int = 5
     description: str = ""
+    portfolio: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum():

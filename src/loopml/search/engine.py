@@ -268,6 +268,7 @@ class _Search:
             sampler = optuna.samplers.TPESampler(
                 seed=seed, n_startup_trials=TPE_STARTUP_TRIALS, multivariate=True
             )
+            points = list(state.family.portfolio)
         pruner = optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS)
         direction = "maximize" if self.data.higher_is_better else "minimize"
         state.study = optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
