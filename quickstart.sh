@@ -12,3 +12,6 @@ set -x
 "$loopml" profile                      # steps 2-3: version, check, clean, EDA report
 "$loopml" split                        # step 4: versioned train / test, test sealed
 "$loopml" data list                    # dataset versions and their lineage
+"$loopml" train --time-budget 30       # steps 5-7: search, tune, ensemble, evaluate once on test
+"$loopml" runs list                    # every run: data version, spec, test score, time
+"$loopml" score latest data/flights.csv scored.csv   # batch predictions with the chosen model
