@@ -13,6 +13,8 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 import loopml
 from loopml.errors import SpecError, UsageError
 from loopml.models import FAMILIES, Family, register_family
+from loopml.progress import NoProgress
+from loopml.runs.prepare import prepare_training
 from tests.commands import loopml as run_loopml
 from tests.runs.conftest import write_project
 from tests.search.slow import SlowClassifier
@@ -241,3 +243,27 @@ def test_family_registered_from_python_trains_and_loads(tmp_path: Path) -> None:
         project.close()
     finally:
         FAMILIES.pop("py_prior", None)
+
+
+@pytest.mark.parametrize(
+    ("sections", "kind"),
+    [
+        ({"train": {"holdout_rows": 1000}}, "holdout"),
+        ({"split": {"valid_size": 0.2}}, "given_valid"),
+    ],
+)
+def test_large_data_and_a_validation_part_validate_on_one_fold(
+    tmp_path: Path, sections: dict, kind: str
+) -> None:
+    frame = _frame(load_diabetes)
+    frame = pd.concat([frame] * 4, ignore_index=True)  # 1,768 rows: above holdout_rows
+    frame["bmi"] += np.arange(len(frame)) * 1e-6  # no duplicate rows for cleaning to drop
+    spec = write_project(tmp_path, frame, "y", "regression", **sections)
+    project = loopml.Project(spec)
+    result = project.train(time_budget=60, families=["linear", "lightgbm"], max_trials=3, jobs=1)
+    trials = project.run(result.run_id)["trials"]
+    assert all(len(t["fold_scores"]) == 1 for t in trials if t["status"] == "complete")
+    assert result.test_metrics["rmse"] < result.baseline_test_metrics["rmse"]
+    prepared = prepare_training(project.spec, project.root, project.store, 1, NoProgress())
+    assert prepared.data.folds.kind == kind
+    project.close()

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.datasets import load_breast_cancer
 
 import loopml
 from loopml.runs.scoring import read_input
 from tests.commands import loopml as run_loopml
 from tests.commands import run_json
-from tests.runs.conftest import Trained
+from tests.runs.conftest import Trained, write_project
 
 
 def test_train_json_reports_the_run(trained_demo: Trained) -> None:
@@ -159,3 +165,31 @@ def test_reproduce_refuses_changed_data(demo_copy: Path, trained_demo: Trained) 
     assert proc.returncode == 2, proc.stderr
     assert "the data changed since run" in proc.stderr and "Traceback" not in proc.stderr
     assert len(run_json("runs", "list", cwd=demo_copy)) == 1
+
+
+def test_train_shows_live_progress_in_a_terminal(tmp_path: Path) -> None:
+    write_project(tmp_path, load_breast_cancer(as_frame=True).frame, "target", "binary")
+    args = ["train", "--families", "logistic,decision_tree", "--max-trials", "4", "--jobs", "1"]
+    main, replica = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loopml", *args],
+        cwd=tmp_path,
+        stdin=replica,
+        stdout=replica,
+        stderr=replica,
+        env=os.environ | {"COLUMNS": "160"},
+    )
+    os.close(replica)
+    seen = b""
+    while proc.poll() is None or select.select([main], [], [], 0.2)[0]:
+        if select.select([main], [], [], 0.2)[0]:
+            try:
+                seen += os.read(main, 65536)
+            except OSError:
+                break
+    os.close(main)
+    text = seen.decode(errors="replace")
+    assert proc.wait(timeout=60) == 0, text
+    # The bar names the phase, the trial running and the best score so far, with time left.
+    assert "Searching" in text and "decision_tree #" in text and "best roc_auc" in text
+    assert "left" in text and "Leaderboard" in text
