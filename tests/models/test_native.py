@@ -63,3 +63,15 @@ def test_fit_arguments_need_the_model_prefix(datasets: dict[str, Data]) -> None:
     weights = np.ones(len(data.y_train))
     model.fit(data.X_train, data.y_train, model__sample_weight=weights)
     assert model[-1].n_estimators_ == 5
+
+
+def test_xgboost_learns_text_labels(datasets: dict[str, Data]) -> None:
+    pytest.importorskip("xgboost")
+    data = datasets["flights"]  # target `late`: "no" / "yes"
+    model = make_pipeline("xgboost", "binary", data.roles, {"n_estimators": 30}, seed=SEED)
+    model.fit(data.X_train, data.y_train, X_val=data.X_test, y_val=data.y_test)
+    assert model.classes_.tolist() == ["no", "yes"] and model.labels_ == ["no", "yes"]
+    predicted = model.predict(data.X_test)
+    assert set(predicted) <= {"no", "yes"}
+    proba = model.predict_proba(data.X_test)
+    np.testing.assert_array_equal(predicted == "yes", proba[:, 1] > 0.5)

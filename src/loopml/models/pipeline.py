@@ -13,6 +13,9 @@ import time
 import warnings
 from typing import Any
 
+import numpy as np
+import pandas as pd
+from sklearn.base import is_classifier
 from sklearn.pipeline import Pipeline
 
 from loopml.features import build_preprocessor, categorical_output_indices
@@ -29,6 +32,9 @@ class NativePipeline(Pipeline):
     `fit` also takes a validation part (`X_val`, `y_val`, raw columns like X) for early
     stopping: it is run through the fitted preprocessor and given to the booster, which then
     stops after `early_stopping_rounds` rounds without improvement.
+
+    XGBoost's classifiers learn only the labels 0..k-1: for them `fit` encodes the classes
+    (kept, as plain values, in `labels_`) and `classes_` / `predict` give the original ones.
     """
 
     def fit(
@@ -55,6 +61,11 @@ class NativePipeline(Pipeline):
         if unknown:
             raise TypeError(f"unexpected fit arguments {unknown}; prefix them with `{prefix}`")
         fit_params = {key.removeprefix(prefix): value for key, value in params.items()}
+        self.labels_ = None
+        if _kind(model) == "xgboost" and is_classifier(model):
+            self.labels_ = sorted(pd.unique(np.asarray(y, dtype=object)).tolist())
+            y = _encode(y, self.labels_)
+            y_val = None if y_val is None else _encode(y_val, self.labels_)
         Xt = preprocessor.fit_transform(X, y)
         columns = categorical_output_indices(preprocessor)
         fit_params.update(_categorical_setting(model, columns, Xt.shape[1]))
@@ -71,6 +82,30 @@ class NativePipeline(Pipeline):
     def fit_predict(self, X: Any, y: Any = None, **params: Any) -> Any:
         """Fit, then predict X."""
         return self.fit(X, y, **params).predict(X)
+
+    @property
+    def classes_(self) -> Any:
+        """The class labels, in the order of `predict_proba`'s columns."""
+        labels = getattr(self, "labels_", None)
+        if labels is not None:
+            return np.asarray(labels, dtype=object)
+        return self.steps[-1][1].classes_
+
+    def predict(self, X: Any, **params: Any) -> Any:
+        """Predictions in the original labels."""
+        out = super().predict(X, **params)
+        labels = getattr(self, "labels_", None)
+        if labels is None:
+            return out
+        return np.asarray(labels, dtype=object)[np.asarray(out, dtype=int)]
+
+
+def _encode(y: Any, labels: list[Any]) -> np.ndarray:
+    position = {value: code for code, value in enumerate(labels)}
+    try:
+        return np.array([position[value] for value in np.asarray(y, dtype=object).tolist()])
+    except KeyError as exc:
+        raise ValueError(f"class {exc.args[0]!r} was not among the training classes") from None
 
 
 def _kind(model: Any) -> str:
