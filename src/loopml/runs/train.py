@@ -135,6 +135,7 @@ def _train(
     data = prepared.data
     n_test = int(prepared.split.counts.get("test", 0))
     progress.phase("Searching", total=max(1.0, round(budget.search_remaining())))
+    before_search = budget.elapsed()
     try:
         search = _search(
             spec, store, run_id, data, families, budget, options, progress, worker, n_test
@@ -143,7 +144,7 @@ def _train(
         worker.close()  # its cores are the refit's now
     ranked = search.ranked(data)
     if not ranked:
-        raise DataError(_nothing_fitted(search, budget, len(prepared.frame)))
+        raise DataError(_nothing_fitted(search, budget, len(prepared.frame), before_search))
     progress.phase("Choosing: ensemble, calibration, threshold")
     chosen, ensemble = choose_model(data, ranked, spec)
     refits = _refits(options, spec, data, int(prepared.split.counts.get("test", 0)))
@@ -314,13 +315,13 @@ def _refits(options: TrainOptions, spec: ProjectSpec, data: TrialData, n_test: i
     return 1.0 + (1.0 + n_test / max(1, len(data.X)) if refit_all else 0.0)
 
 
-def _nothing_fitted(search: SearchResult, budget: Budget, rows: int) -> str:
+def _nothing_fitted(search: SearchResult, budget: Budget, rows: int, before: float) -> str:
     tried = search.candidates[1:]
     failed = [c for c in tried if c.status == "failed"]
     if failed and len(failed) == len(tried):
         return f"every model failed to fit; the first error was: {failed[0].error}"
     return (
         f"the {budget.total_s:g} s time budget was too small to fit any model on {rows:,} "
-        f"training rows (the baseline alone took {search.baseline.seconds:.2f} s); give a larger "
-        "`--time-budget`"
+        f"training rows (reading and preparing the data took {before:.1f} s of it, the baseline "
+        f"{search.baseline.seconds:.2f} s); give a larger `--time-budget`"
     )
