@@ -84,6 +84,9 @@ def test_runs_list_show_and_compare(trained_demo: Trained) -> None:
     assert listed[0]["test_score"] == pytest.approx(trained_demo.result["test_metrics"]["roc_auc"])
     shown = run_json("runs", "show", run_id[:8], cwd=root)
     assert shown["id"] == run_id and len(shown["trials"]) == 7
+    signature = {c["name"]: c for c in shown["chosen"]["signature"]["columns"]}
+    assert signature["origin"]["categories"] == ["EWR", "JFK", "LGA"]
+    assert signature["wind_gust"]["nullable"] and signature["distance"]["min"] > 0
     text = run_loopml("runs", "show", "latest", cwd=root, check=True).stdout
     assert "Leaderboard" in text and "baseline" in text and "roc_auc" in text
     compared = run_json("runs", "compare", run_id, "latest", cwd=root)

@@ -19,6 +19,7 @@ from loopml.models import Family, families_for, get_family
 from loopml.models.custom import custom_family
 from loopml.models.trained import TrainedModel
 from loopml.progress import NoProgress, Progress
+from loopml.registry.signature import infer_signature
 from loopml.runs.choose import choose_model, choose_threshold, final_reserve, trim_to_time
 from loopml.runs.environment import environment
 from loopml.runs.final import (
@@ -199,6 +200,8 @@ def _train(
         model,
         data.metric,
     )
+    # What the model expects of its input, from the rows it learned from (issue 4 enforces it).
+    record["signature"] = infer_signature(data.X, data.roles).to_dict()
     notes = list(search.notes)
     if prepared.data.folds.note:
         notes.append(prepared.data.folds.note)
