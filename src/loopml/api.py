@@ -130,10 +130,42 @@ class Project:
         return reproduce_run(self.root, self.store, ref, progress=progress)
 
     def load_model(self, ref: str = "latest") -> Any:
-        """The chosen model of run `ref` (or `latest`), checked against the store's sha256."""
-        from loopml.runs.scoring import load_run_model, model_run
+        """The model `ref` names (version number, alias, `latest`, or run id), checked by sha256."""
+        from loopml.runs.scoring import load_reference
 
-        return load_run_model(self.store, model_run(self.store, ref), self.spec)
+        return load_reference(self.store, self.spec.name, str(ref), self.spec)
+
+    def models(self) -> list[dict[str, Any]]:
+        """The project's model versions, newest first, with their aliases."""
+        named: dict[int, list[str]] = {}
+        for alias, version in self.store.meta.aliases(self.spec.name).items():
+            named.setdefault(version, []).append(alias)
+        rows = self.store.meta.model_versions(self.spec.name)
+        return [row | {"aliases": sorted(named.get(row["version"], []))} for row in rows]
+
+    def model(self, ref: str = "latest") -> dict[str, Any]:
+        """One model version by number, alias or `latest`."""
+        from loopml.registry.versions import resolve
+
+        return resolve(self.store, self.spec.name, str(ref))
+
+    def promote(
+        self, ref: str, alias: str, *, force: bool = False, reason: str | None = None
+    ) -> dict[str, Any]:
+        """Point `alias` at version `ref` (gated for `production`); returns the logged event."""
+        from loopml.registry.versions import promote
+
+        return promote(self.store, self.spec.name, str(ref), alias, force=force, reason=reason)
+
+    def demote(self, alias: str, *, reason: str | None = None) -> dict[str, Any]:
+        """Remove `alias`; returns the logged event."""
+        from loopml.registry.versions import demote
+
+        return demote(self.store, self.spec.name, alias, reason=reason)
+
+    def alias_history(self, alias: str | None = None) -> list[dict[str, Any]]:
+        """Every alias change (of one alias when given), newest first."""
+        return self.store.meta.alias_events(self.spec.name, alias)
 
     def predict(self, frame: Any, ref: str = "latest") -> Any:
         """`prediction` (and `proba_<class>` per class) for each row of `frame`."""

@@ -28,6 +28,8 @@ runs_app = typer.Typer(
     help="Training runs: leaderboards, trials, test metrics.", no_args_is_help=True
 )
 app.add_typer(runs_app, name="runs")
+models_app = typer.Typer(help="Model versions, aliases and promotion.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 _state: dict[str, Any] = {"project": None, "debug": False}
 _STARTED = time.perf_counter()  # `train --time-budget` counts from here: the command's start
@@ -469,7 +471,7 @@ def reproduce(
 @app.command()
 @_handled
 def score(
-    model: Annotated[str, typer.Argument(help="Run id, unique prefix, or latest.")],
+    model: Annotated[str, typer.Argument(help="Version number, alias, latest, or a run id.")],
     input_path: Annotated[
         Path, typer.Argument(metavar="INPUT", help="CSV, Parquet or JSON Lines to score.")
     ],
@@ -492,6 +494,105 @@ def score(
         print_json(summary)
         return
     console.print(f"Scored {len(scored):,} rows with model {model}: {output_path}")
+
+
+@models_app.command("list")
+@_handled
+def models_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """List model versions: aliases, test score vs baseline, goals, lineage."""
+    from loopml.registry.render import print_versions, version_summary
+
+    rows = _project().models()
+    if as_json:
+        from loopml.console import print_json
+
+        print_json([version_summary(row) for row in rows])
+        return
+    print_versions(rows)
+
+
+@models_app.command("show")
+@_handled
+def models_show(
+    ref: Annotated[str, typer.Argument(help="Version number, alias, or latest.")] = "latest",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Show one model version: its card, signature and lineage."""
+    from loopml.registry.render import print_version
+
+    row = _project().model(ref)
+    if as_json:
+        from loopml.console import print_json
+
+        print_json(row)
+        return
+    print_version(row)
+
+
+@models_app.command("promote")
+@_handled
+def models_promote(
+    ref: Annotated[str, typer.Argument(help="Version number, alias, or latest.")],
+    alias: Annotated[str, typer.Argument(help="Alias to point at it, e.g. production.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Override the production gate (needs --reason).")
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why; written to the audit log.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Set or move an alias; `production` only to a version that meets the goals and wins."""
+    event = _project().promote(ref, alias, force=force, reason=reason)
+    if as_json:
+        from loopml.console import print_json
+
+        print_json(event)
+        return
+    from loopml.registry.render import print_event
+
+    print_event(event)
+
+
+@models_app.command("demote")
+@_handled
+def models_demote(
+    alias: Annotated[str, typer.Argument(help="Alias to remove.")],
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why; written to the audit log.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Remove an alias (logged)."""
+    event = _project().demote(alias, reason=reason)
+    if as_json:
+        from loopml.console import print_json
+
+        print_json(event)
+        return
+    from loopml.registry.render import print_event
+
+    print_event(event)
+
+
+@models_app.command("history")
+@_handled
+def models_history(
+    alias: Annotated[str | None, typer.Argument(help="Only this alias.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """The audit log of alias changes: when, who, from, to, why."""
+    events = _project().alias_history(alias)
+    if as_json:
+        from loopml.console import print_json
+
+        print_json(events)
+        return
+    from loopml.registry.render import print_history
+
+    print_history(events)
 
 
 def main() -> None:

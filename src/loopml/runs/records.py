@@ -138,6 +138,7 @@ class TrainResult:
     """What `train` returns: the run, its leaderboard, the chosen model and its test metrics."""
 
     run_id: str
+    version: int
     model: Any
     model_sha256: str
     leaderboard: pd.DataFrame
@@ -156,7 +157,9 @@ class TrainResult:
             {
                 "run_id": self.run_id,
                 "model": {
-                    "ref": self.run_id,
+                    "ref": str(self.version),
+                    "version": self.version,
+                    "run_id": self.run_id,
                     "name": self.chosen["name"],
                     "sha256": self.model_sha256,
                     "refit_all": self.chosen.get("model_all_rows") is not None,

@@ -11,7 +11,8 @@ from loopml.runs.records import TrainResult
 SHOWN_METRICS = 6
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
+def fmt(value: Any, digits: int = 4) -> str:
+    """A number for a table: 4 significant digits, `—` for none or NaN."""
     if value is None:
         return "—"
     if isinstance(value, float):
@@ -66,11 +67,11 @@ def print_runs(rows: list[dict[str, Any]]) -> None:
                 s["run_id"][:12],
                 s["status"],
                 s["started_at"][:19].replace("T", " "),
-                _fmt(s["seconds"], 3),
+                fmt(s["seconds"], 3),
                 s["dataset_version"][:12],
                 s["spec_hash"][:8],
-                f"{s['metric']} {_fmt(s['test_score'])}" if s["test_score"] is not None else "",
-                _fmt(s["baseline_score"]),
+                f"{s['metric']} {fmt(s['test_score'])}" if s["test_score"] is not None else "",
+                fmt(s["baseline_score"]),
                 s["model"] or (s["error"] or "")[:60],
             ]
         )
@@ -81,13 +82,13 @@ def print_runs(rows: list[dict[str, Any]]) -> None:
 def _leaderboard_table(rows: list[dict[str, Any]], metric: str, limit: int = 15) -> Any:
     lines = [
         [
-            _fmt(r.get("rank")),
+            fmt(r.get("rank")),
             r["name"],
             r["status"],
-            _fmt(r.get("cv_score")),
-            _fmt(r.get("cv_std"), 2),
-            _fmt(r.get("vs_baseline"), 3),
-            _fmt(r.get("fit_seconds"), 3),
+            fmt(r.get("cv_score")),
+            fmt(r.get("cv_std"), 2),
+            fmt(r.get("vs_baseline"), 3),
+            fmt(r.get("fit_seconds"), 3),
         ]
         for r in rows[:limit]
     ]
@@ -106,9 +107,9 @@ def _metrics_table(evaluation: dict[str, Any], baseline: dict[str, Any], metric:
         lines.append(
             [
                 name,
-                _fmt(metrics.get(name)),
-                f"[{_fmt(low)}, {_fmt(high)}]",
-                _fmt(baseline.get(name)),
+                fmt(metrics.get(name)),
+                f"[{fmt(low)}, {fmt(high)}]",
+                fmt(baseline.get(name)),
             ]
         )
     return table(
@@ -125,17 +126,17 @@ def _print_outcome(evaluation: dict[str, Any], baseline: dict[str, Any], metric:
             "better than" if improvement["significantly_better"] else "not clearly better than"
         )
         console.print(
-            f"Improvement over the baseline on {metric}: {_fmt(improvement['improvement'])} "
-            f"[{_fmt(low)}, {_fmt(high)}]: {verdict} the baseline."
+            f"Improvement over the baseline on {metric}: {fmt(improvement['improvement'])} "
+            f"[{fmt(low)}, {fmt(high)}]: {verdict} the baseline."
         )
     business = evaluation.get("business")
     if business:
         console.print(
-            f"Expected value per decision at threshold {_fmt(business['threshold'])}: "
-            f"{_fmt(business['expected_value'])} (baseline {_fmt(business['baseline_expected_value'])})."
+            f"Expected value per decision at threshold {fmt(business['threshold'])}: "
+            f"{fmt(business['expected_value'])} (baseline {fmt(business['baseline_expected_value'])})."
         )
     for goal in evaluation.get("goals") or []:
-        console.print(f"Goal {goal['goal']}: {goal['status']} (observed {_fmt(goal['observed'])})")
+        console.print(f"Goal {goal['goal']}: {goal['status']} (observed {fmt(goal['observed'])})")
 
 
 def print_train_result(result: TrainResult) -> None:
@@ -162,7 +163,7 @@ def _print_chosen(chosen: dict[str, Any]) -> None:
         parts.append(f"calibrated ({chosen['calibration']['kind']})")
     if chosen.get("threshold") is not None:
         reason = f", {chosen['threshold_reason']}" if chosen.get("threshold_reason") else ""
-        parts.append(f"threshold {_fmt(chosen['threshold'])}{reason}")
+        parts.append(f"threshold {fmt(chosen['threshold'])}{reason}")
     if chosen.get("model_all_rows"):
         parts.append("refitted on all rows for deployment")
     console.print(" ".join(parts))
@@ -174,7 +175,7 @@ def print_run(row: dict[str, Any]) -> None:
     console.print(f"Run {row['id']} ({row['status']})")
     console.print(
         f"Data {row['dataset_version'][:12]}, split {row['split_id'][:12]}, spec {row['spec_hash'][:12]}, "
-        f"seed {row['seed']}, budget {_fmt(row['time_budget_s'])} s, took {_fmt(s['seconds'], 3)} s"
+        f"seed {row['seed']}, budget {fmt(row['time_budget_s'])} s, took {fmt(s['seconds'], 3)} s"
     )
     env = row.get("environment") or {}
     git = env.get("git")
@@ -222,8 +223,8 @@ def print_comparison(a: dict[str, Any], b: dict[str, Any]) -> None:
         ["split", sa["split_id"][:12], sb["split_id"][:12]],
         ["spec", sa["spec_hash"][:12], sb["spec_hash"][:12]],
         ["seed", str(sa["seed"]), str(sb["seed"])],
-        ["budget s", _fmt(sa["time_budget_s"]), _fmt(sb["time_budget_s"])],
-        ["took s", _fmt(sa["seconds"], 3), _fmt(sb["seconds"], 3)],
+        ["budget s", fmt(sa["time_budget_s"]), fmt(sb["time_budget_s"])],
+        ["took s", fmt(sa["seconds"], 3), fmt(sb["seconds"], 3)],
         ["model", sa["model"] or "", sb["model"] or ""],
     ]
     ma = (a.get("test_metrics") or {}).get("metrics") or {}
@@ -231,7 +232,7 @@ def print_comparison(a: dict[str, Any], b: dict[str, Any]) -> None:
     for name in [n for n in ma if not isinstance(ma[n], dict | list | str)]:
         if name in ("n_rows", "threshold"):
             continue
-        lines.append([f"test {name}", _fmt(ma.get(name)), _fmt(mb.get(name))])
+        lines.append([f"test {name}", fmt(ma.get(name)), fmt(mb.get(name))])
     console.print(table("Run comparison", ["", "A", "B"], lines))
 
 
@@ -244,5 +245,5 @@ def print_reproduction(result: TrainResult, differences: dict[str, Any]) -> None
         )
         return
     console.print(f"Run {result.run_id[:12]} differs from run {differences['a'][:12]}:")
-    lines = [[d["what"], _fmt(d["a"]), _fmt(d["b"])] for d in differences["differences"]]
+    lines = [[d["what"], fmt(d["a"]), fmt(d["b"])] for d in differences["differences"]]
     console.print(table(None, ["what", "original", "reproduction"], lines))

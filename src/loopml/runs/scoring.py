@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,20 @@ from loopml.spec import ProjectSpec
 from loopml.store import ArtifactRef, Store
 
 OUTPUT_SUFFIXES = (".csv", ".parquet")
+_RUN_ID = re.compile(r"^[0-9a-f]{6,64}$")
+
+
+def load_reference(store: Store, project: str, ref: str, spec: ProjectSpec | None = None) -> Any:
+    """The model a reference names: a version number, an alias, `latest`, or a run id."""
+    from loopml.registry.versions import resolve
+
+    try:
+        version = resolve(store, project, ref)
+    except NotFoundError:
+        if not _RUN_ID.match(ref):
+            raise
+        return load_run_model(store, model_run(store, ref), spec)
+    return load_run_model(store, store.meta.run(version["run_id"]), spec)
 
 
 def model_run(store: Store, ref: str) -> dict[str, Any]:

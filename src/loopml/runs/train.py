@@ -20,6 +20,7 @@ from loopml.models.custom import custom_family
 from loopml.models.trained import TrainedModel
 from loopml.progress import NoProgress, Progress
 from loopml.registry.signature import infer_signature
+from loopml.registry.versions import register_run
 from loopml.runs.choose import choose_model, choose_threshold, final_reserve, trim_to_time
 from loopml.runs.environment import environment
 from loopml.runs.final import (
@@ -231,8 +232,10 @@ def _train(
         report_path=None if report_path is None else str(report_path),
         finished_at=utcnow(),
     )
+    version = register_run(store, store.meta.run(run_id))
     return TrainResult(
         run_id=run_id,
+        version=version,
         model=model,
         model_sha256=ref.sha256,
         leaderboard=leaderboard_frame(leaderboard),

@@ -161,8 +161,69 @@ def _migration_2(conn: Connection) -> None:
         table.create(conn)
 
 
+# -- schema 3: the model registry ---------------------------------------------------------
+
+# A model version is the chosen model of one complete run, numbered 1, 2, ... per project.
+# Its artifact is the deployment model (refit on every row when the run did so).
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id"), nullable=False, unique=True),
+    sa.Column("dataset_version", sa.String(64), sa.ForeignKey("datasets.version"), nullable=False),
+    sa.Column("split_id", sa.String(64), sa.ForeignKey("splits.id"), nullable=False),
+    sa.Column("task", sa.String(16), nullable=False),
+    sa.Column("metric", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),  # e.g. "lightgbm #7", "ensemble of 3"
+    sa.Column("refit_all", sa.Boolean, nullable=False),
+    sa.Column("test_metrics", sa.JSON, nullable=False),
+    sa.Column("baseline_metrics", sa.JSON, nullable=False),
+    sa.Column("goals", sa.JSON, nullable=False),
+    sa.Column("signature", sa.JSON, nullable=False),
+    sa.Column("reference", sa.JSON, nullable=True),  # statistics monitoring compares with
+    sa.Column("card", sa.JSON, nullable=False),
+    *_artifact_columns(),
+    sa.UniqueConstraint("project", "version", name="uq_model_versions_project_version"),
+)
+
+aliases = sa.Table(
+    "aliases",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+)
+
+# Every alias change, append-only: who moved which alias from where to where, and why.
+alias_events = sa.Table(
+    "alias_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("alias", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(8), nullable=False),
+    sa.Column("from_version", sa.Integer, nullable=True),
+    sa.Column("to_version", sa.Integer, nullable=True),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("forced", sa.Boolean, nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.CheckConstraint("action IN ('set', 'move', 'remove')", name="ck_alias_events_action"),
+    sa.Index("ix_alias_events_alias", "project", "alias"),
+)
+
+
+def _migration_3(conn: Connection) -> None:
+    # Tables are created from their v3 definitions; later changes need their own migration.
+    for table in (model_versions, aliases, alias_events):
+        table.create(conn)
+
+
 # Append-only: migration N brings a store from schema N-1 to N. Never edit a published one.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -394,6 +455,99 @@ class MetadataStore:
             rows = conn.execute(
                 sa.select(trials).where(trials.c.run_id == run_id).order_by(trials.c.number)
             )
+            return [dict(r._mapping) for r in rows]
+
+    # model registry -----------------------------------------------------------------------
+    def add_model_version(self, row: dict[str, Any]) -> int:
+        """Record a model version; returns its number (one more than the project's last)."""
+        with writing(self.engine) as conn:
+            last = conn.execute(
+                sa.select(sa.func.max(model_versions.c.version)).where(
+                    model_versions.c.project == row["project"]
+                )
+            ).scalar()
+            number = (last or 0) + 1
+            values = {"created_at": utcnow(), **row, "version": number}
+            conn.execute(model_versions.insert().values(**values))
+        return number
+
+    def model_versions(self, project: str) -> list[dict[str, Any]]:
+        """The project's model versions, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(model_versions)
+                .where(model_versions.c.project == project)
+                .order_by(model_versions.c.version.desc())
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def model_version(self, project: str, version: int) -> dict[str, Any] | None:
+        """One model version of the project, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(model_versions).where(
+                    model_versions.c.project == project, model_versions.c.version == version
+                )
+            ).first()
+            return None if row is None else dict(row._mapping)
+
+    def aliases(self, project: str) -> dict[str, int]:
+        """The project's aliases: name -> version."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(aliases).where(aliases.c.project == project))
+            return {r.name: r.version for r in rows}
+
+    def move_alias(
+        self,
+        project: str,
+        alias: str,
+        version: int | None,
+        *,
+        actor: str,
+        reason: str | None = None,
+        forced: bool = False,
+    ) -> dict[str, Any]:
+        """Point `alias` at `version` (None removes it) and log the change; returns the event."""
+        now = utcnow()
+        with writing(self.engine) as conn:
+            where = (aliases.c.project == project) & (aliases.c.name == alias)
+            current = conn.execute(sa.select(aliases.c.version).where(where)).scalar()
+            if version is None:
+                if current is None:
+                    raise NotFoundError(f"no alias `{alias}`; see `loopml models list`")
+                conn.execute(aliases.delete().where(where))
+                action = "remove"
+            elif current is None:
+                conn.execute(
+                    aliases.insert().values(
+                        project=project, name=alias, version=version, updated_at=now
+                    )
+                )
+                action = "set"
+            else:
+                conn.execute(aliases.update().where(where).values(version=version, updated_at=now))
+                action = "move"
+            event = {
+                "project": project,
+                "alias": alias,
+                "action": action,
+                "from_version": current,
+                "to_version": version,
+                "actor": actor,
+                "reason": reason,
+                "forced": forced,
+                "at": now,
+            }
+            conn.execute(alias_events.insert().values(**event))
+        return event
+
+    def alias_events(self, project: str, alias: str | None = None) -> list[dict[str, Any]]:
+        """The audit log of alias changes, newest first (of one alias when given)."""
+        query = sa.select(alias_events).where(alias_events.c.project == project)
+        if alias is not None:
+            query = query.where(alias_events.c.alias == alias)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(alias_events.c.id.desc()))
             return [dict(r._mapping) for r in rows]
 
     # helpers ----------------------------------------------------------------------------

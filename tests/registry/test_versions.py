@@ -1,0 +1,95 @@
+"""Model versions, references, aliases, the audit log and the production gate, via the CLI."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from tests.commands import loopml, run_json
+from tests.runs.conftest import write_project
+
+
+@pytest.fixture(scope="module")
+def registry_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two trained versions: 1 a shallow tree, 2 a logistic regression (better on test)."""
+    root = tmp_path_factory.mktemp("registry")
+    frame = load_breast_cancer(as_frame=True).frame
+    write_project(root, frame, "target", "binary", goals=["roc_auc >= 0.9"])
+    for family, params in (("decision_tree", "1"), ("logistic", "1")):
+        loopml(
+            "train",
+            "--families",
+            family,
+            "--max-trials",
+            params,
+            "--jobs",
+            "1",
+            cwd=root,
+            check=True,
+        )
+    return root
+
+
+def test_every_run_is_a_numbered_version(registry_project: Path) -> None:
+    versions = run_json("models", "list", cwd=registry_project)
+    assert [v["version"] for v in versions] == [2, 1]
+    assert versions[0]["name"].startswith("logistic") and versions[1]["name"].startswith(
+        "decision_tree"
+    )
+    assert all(v["goals"] == {"roc_auc >= 0.9": "pass"} for v in versions)
+    shown = run_json("models", "show", "1", cwd=registry_project)
+    assert shown["card"]["inputs"] and shown["signature"]["columns"]
+    assert shown["artifact_sha256"] == versions[1]["sha256"]
+
+
+def test_references_resolve_the_same_everywhere(registry_project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "a.csv"
+    loopml("score", "latest", "data.csv", str(out), cwd=registry_project, check=True)
+    latest = out.read_text()
+    loopml("score", "2", "data.csv", str(out), cwd=registry_project, check=True)
+    assert out.read_text() == latest
+    bad = loopml("score", "7", "data.csv", str(out), cwd=registry_project)
+    assert bad.returncode == 2 and "no model version 7" in bad.stderr
+    unknown = loopml("score", "champion", "data.csv", str(out), cwd=registry_project)
+    assert unknown.returncode == 2 and "unknown model reference `champion`" in unknown.stderr
+
+
+def test_production_gate_and_audit_log(registry_project: Path) -> None:
+    root = registry_project
+    first = run_json("models", "promote", "1", "production", cwd=root)
+    assert first["action"] == "set" and first["to_version"] == 1
+    # Version 2 beats version 1 on the same test rows: the gate lets it through.
+    moved = run_json("models", "promote", "2", "production", cwd=root)
+    assert moved["action"] == "move" and moved["from_version"] == 1
+    # Back to the worse version: refused with both numbers, nothing changes.
+    refused = loopml("models", "promote", "1", "production", cwd=root)
+    assert refused.returncode == 2
+    assert "does not beat version 2" in refused.stderr and "roc_auc" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    no_reason = loopml("models", "promote", "1", "production", "--force", cwd=root)
+    assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
+    forced = run_json(
+        "models", "promote", "1", "production", "--force", "--reason", "rollback drill", cwd=root
+    )
+    assert forced["forced"] is True and forced["reason"] == "rollback drill"
+    same = loopml("models", "promote", "1", "production", cwd=root)
+    assert same.returncode == 2 and "already points at version 1" in same.stderr
+    run_json("models", "promote", "latest", "staging", cwd=root)
+    removed = run_json("models", "demote", "staging", "--reason", "done", cwd=root)
+    assert removed["action"] == "remove" and removed["from_version"] == 2
+    history = run_json("models", "history", "production", cwd=root)
+    assert [e["action"] for e in history] == ["move", "move", "set"]
+    assert all(e["actor"] for e in history)
+    listed = {v["version"]: v["aliases"] for v in run_json("models", "list", cwd=root)}
+    assert listed == {2: [], 1: ["production"]}
+    with sqlite3.connect(root / ".loopml" / "metadata.db") as conn:
+        assert conn.execute("SELECT count(*) FROM alias_events").fetchone()[0] == 5
+
+
+@pytest.mark.parametrize("alias", ["latest", "7", "9lives", "a b"])
+def test_bad_alias_names_are_refused(registry_project: Path, alias: str) -> None:
+    proc = loopml("models", "promote", "1", alias, cwd=registry_project)
+    assert proc.returncode == 2 and "cannot be an alias" in proc.stderr
