@@ -135,6 +135,44 @@ class Project:
 
         return load_reference(self.store, self.spec.name, str(ref), self.spec)
 
+    def score(
+        self,
+        ref: str,
+        source: str | Path,
+        output: str | Path,
+        *,
+        table: str | None = None,
+        query: str | None = None,
+        id_columns: list[str] | None = None,
+        unknown: str = "allow",
+    ) -> Any:
+        """Score a file (CSV, Parquet, JSON Lines) or a SQL table/query into `output`, in chunks.
+
+        Rows failing the model's signature go to `<output>.rejected.<ext>` with their reasons.
+        `source` is a path, or a SQLAlchemy URL with `table` or `query`.
+        """
+        from loopml.data.sources import open_source
+        from loopml.runs.scoring import resolve_model
+        from loopml.serve.batch import check_output, score_source
+        from loopml.spec import DataSource
+
+        check_output(Path(output))
+        model, signature, version = resolve_model(self.store, self.spec.name, str(ref), self.spec)
+        text = str(source)
+        if "://" in text:
+            spec = DataSource(url=text, table=table, query=query)
+        else:
+            spec = DataSource(path=text)
+        return score_source(
+            model,
+            signature,
+            open_source(spec, Path.cwd()),
+            Path(output),
+            version=version,
+            id_columns=id_columns,
+            unknown=unknown,
+        )
+
     def models(self) -> list[dict[str, Any]]:
         """The project's model versions, newest first, with their aliases."""
         named: dict[int, list[str]] = {}

@@ -468,32 +468,69 @@ def reproduce(
         raise typer.Exit(1)
 
 
+class UnknownPolicy(StrEnum):
+    allow = "allow"
+    reject = "reject"
+
+
 @app.command()
 @_handled
 def score(
     model: Annotated[str, typer.Argument(help="Version number, alias, latest, or a run id.")],
     input_path: Annotated[
-        Path, typer.Argument(metavar="INPUT", help="CSV, Parquet or JSON Lines to score.")
+        str,
+        typer.Argument(
+            metavar="INPUT", help="CSV, Parquet or JSON Lines file, or a SQLAlchemy URL."
+        ),
     ],
     output_path: Annotated[
         Path,
         typer.Argument(metavar="OUTPUT", help="Where to write predictions (.csv or .parquet)."),
     ],
+    table: Annotated[
+        str | None, typer.Option("--table", help="With a SQL URL: the table to score.")
+    ] = None,
+    query: Annotated[
+        str | None, typer.Option("--query", help="With a SQL URL: the query to score.")
+    ] = None,
+    ids: Annotated[
+        str | None,
+        typer.Option("--id", help="Comma-separated input columns copied to the output."),
+    ] = None,
+    unknown: Annotated[
+        UnknownPolicy,
+        typer.Option("--unknown", help="Rows with a category training never saw: allow or reject."),
+    ] = UnknownPolicy.allow,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
 ) -> None:
-    """Score a table with a trained model: `prediction` and, for classifiers, `proba_<class>`."""
+    """Score a table in chunks: `prediction`, `proba_<class>`, `model_version`; bad rows aside."""
     from loopml.console import console, print_json
-    from loopml.runs.scoring import read_input, write_output
 
     project = _project()
-    frame = read_input(input_path)
-    scored = project.predict(frame, model)
-    write_output(scored, output_path)
-    summary = {"model": model, "rows": len(scored), "output": str(output_path)}
+    id_columns = [name.strip() for name in ids.split(",") if name.strip()] if ids else None
+    summary = project.score(
+        model,
+        input_path,
+        output_path,
+        table=table,
+        query=query,
+        id_columns=id_columns,
+        unknown=unknown.value,
+    )
     if as_json:
-        print_json(summary)
+        print_json(summary.to_dict())
         return
-    console.print(f"Scored {len(scored):,} rows with model {model}: {output_path}")
+    version = f"version {summary.model_version}" if summary.model_version else model
+    console.print(
+        f"Scored {summary.scored:,} of {summary.rows:,} rows with model {version}: {output_path}"
+    )
+    if summary.rejected:
+        console.print(
+            f"{summary.rejected:,} rows failed the model's input signature; they are in "
+            f"{summary.rejected_file} with the reason for each"
+        )
+    for name, count in summary.out_of_range.items():
+        console.print(f"note: {count:,} values of `{name}` lie outside the range seen in training")
 
 
 @models_app.command("list")

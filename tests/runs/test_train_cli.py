@@ -98,21 +98,68 @@ def test_score_equals_the_python_api(trained_demo: Trained, tmp_path: Path) -> N
     root = trained_demo.root
     source = root / "data" / "flights.csv"
     out = tmp_path / "scored.parquet"
-    summary = run_json("score", "latest", str(source), str(out), cwd=root)
-    assert summary["rows"] == 5000
+    summary = run_json("score", "latest", str(source), str(out), "--id", "flight", cwd=root)
+    assert summary["rows"] == 5000 and summary["model_version"] == 1
+    assert summary["scored"] + summary["rejected"] == 5000
     scored = pd.read_parquet(out)
-    assert list(scored.columns) == ["prediction", "proba_no", "proba_yes"]
+    assert list(scored.columns) == [
+        "row",
+        "flight",
+        "prediction",
+        "proba_no",
+        "proba_yes",
+        "model_version",
+    ]
+    assert len(scored) == summary["scored"] and (scored["model_version"] == 1).all()
     np.testing.assert_allclose(scored[["proba_no", "proba_yes"]].sum(axis=1), 1.0)
     project = loopml.Project(root / "loopml.yaml")
-    expected = project.predict(read_input(source))
+    frame = read_input(source)
+    expected = project.predict(frame.iloc[scored["row"]])
     np.testing.assert_array_equal(scored["proba_yes"].to_numpy(), expected["proba_yes"].to_numpy())
     assert scored["prediction"].tolist() == expected["prediction"].tolist()
+    assert scored["flight"].tolist() == frame["flight"].iloc[scored["row"]].tolist()
     project.close()
+    # Rows the signature refuses are kept aside with their reason, never dropped.
+    if summary["rejected"]:
+        rejected = pd.read_parquet(summary["rejected_file"])
+        assert len(rejected) == summary["rejected"] and rejected["reason"].str.len().gt(0).all()
+        assert set(rejected["row"]).isdisjoint(scored["row"])
     csv_out = tmp_path / "scored.csv"
-    run_loopml(
-        "score", trained_demo.result["run_id"][:10], str(source), str(csv_out), cwd=root, check=True
-    )
-    assert len(pd.read_csv(csv_out)) == 5000
+    run_id = trained_demo.result["run_id"][:10]
+    run_loopml("score", run_id, str(source), str(csv_out), cwd=root, check=True)
+    assert len(pd.read_csv(csv_out)) == summary["scored"]
+
+
+def test_score_rejects_bad_rows_with_reasons(demo_copy: Path) -> None:
+    frame = pd.read_csv(demo_copy / "data" / "flights.csv").head(200)
+    frame["distance"] = frame["distance"].astype(object)
+    frame.loc[3, "distance"] = "far"
+    frame.loc[5, "origin"] = "BOS"
+    frame.to_csv(demo_copy / "bad.csv", index=False)
+    summary = run_json("score", "1", "bad.csv", "out.csv", "--unknown", "reject", cwd=demo_copy)
+    rejected = pd.read_csv(demo_copy / "out.rejected.csv").set_index("row")
+    assert {3, 5} <= set(rejected.index)
+    assert rejected.loc[3, "reason"] == "`distance` is not a number"
+    assert "category training never saw" in rejected.loc[5, "reason"]
+    assert summary["scored"] + summary["rejected"] == 200
+    allowed = run_json("score", "1", "bad.csv", "out.csv", cwd=demo_copy)
+    assert allowed["rejected"] == summary["rejected"] - 1  # BOS passes under "allow"
+
+
+def test_score_streams_a_sql_table_in_chunks(demo_copy: Path) -> None:
+    import sqlalchemy as sa
+
+    frame = pd.read_csv(demo_copy / "data" / "flights.csv")
+    big = pd.concat([frame] * 14, ignore_index=True)  # 70,000 rows: two chunks
+    engine = sa.create_engine(f"sqlite:///{demo_copy / 'flights.db'}")
+    big.to_sql("flights", engine, index=False)
+    engine.dispose()
+    url = f"sqlite:///{demo_copy / 'flights.db'}"
+    summary = run_json("score", "latest", url, "out.parquet", "--table", "flights", cwd=demo_copy)
+    assert summary["rows"] == 70_000
+    scored = pd.read_parquet(demo_copy / "out.parquet")
+    assert len(scored) == summary["scored"] and scored["row"].is_monotonic_increasing
+    assert scored["row"].max() > 65_536
 
 
 @pytest.mark.parametrize(
@@ -123,6 +170,7 @@ def test_score_equals_the_python_api(trained_demo: Trained, tmp_path: Path) -> N
         (["0123456789ab", "data/flights.csv", "out.csv"], "no run", 2),
         (["latest", "nocols.csv", "out.csv"], "lacks column", 2),
         (["latest", "empty.csv", "out.csv"], "empty", 2),
+        (["latest", "data/flights.csv", "out.csv", "--id", "nope"], "no ID column", 2),
     ],
 )
 def test_score_bad_input(demo_copy: Path, args: list[str], fragment: str, code: int) -> None:

@@ -8,16 +8,23 @@ from typing import Any
 
 import pandas as pd
 
-from loopml.errors import DataError, NotFoundError, UsageError
+from loopml.errors import DataError, NotFoundError
+from loopml.registry.signature import Signature
 from loopml.spec import ProjectSpec
 from loopml.store import ArtifactRef, Store
 
-OUTPUT_SUFFIXES = (".csv", ".parquet")
 _RUN_ID = re.compile(r"^[0-9a-f]{6,64}$")
 
 
 def load_reference(store: Store, project: str, ref: str, spec: ProjectSpec | None = None) -> Any:
     """The model a reference names: a version number, an alias, `latest`, or a run id."""
+    return resolve_model(store, project, ref, spec)[0]
+
+
+def resolve_model(
+    store: Store, project: str, ref: str, spec: ProjectSpec | None = None
+) -> tuple[Any, Signature, int | None]:
+    """(model, its input signature, its version number) for a model reference."""
     from loopml.registry.versions import resolve
 
     try:
@@ -25,8 +32,18 @@ def load_reference(store: Store, project: str, ref: str, spec: ProjectSpec | Non
     except NotFoundError:
         if not _RUN_ID.match(ref):
             raise
-        return load_run_model(store, model_run(store, ref), spec)
-    return load_run_model(store, store.meta.run(version["run_id"]), spec)
+        run = model_run(store, ref)
+        number = None
+    else:
+        run = store.meta.run(version["run_id"])
+        number = version["version"]
+    signature = (run["chosen"] or {}).get("signature")
+    if signature is None:
+        raise NotFoundError(
+            f"run {run['id'][:12]} was trained before models recorded their input signature; "
+            "retrain it to score with it"
+        )
+    return load_run_model(store, run, spec), Signature.from_dict(signature), number
 
 
 def model_run(store: Store, ref: str) -> dict[str, Any]:
@@ -90,24 +107,6 @@ def read_input(path: Path) -> pd.DataFrame:
 
     source = open_source(DataSource(path=str(path)), Path.cwd())
     return read_table(source).to_pandas()
-
-
-def write_output(frame: pd.DataFrame, path: Path) -> Path:
-    """Write `frame` as CSV or Parquet, chosen by `path`'s extension."""
-    suffix = path.suffix.lower()
-    if suffix not in OUTPUT_SUFFIXES:
-        raise UsageError(
-            f"output {path} has extension {suffix or '(none)'!r}; use .csv or .parquet"
-        )
-    if not path.parent.exists():
-        raise DataError(f"the folder of output {path} does not exist; create it first")
-    tmp = path.with_name(f".{path.name}.tmp")
-    if suffix == ".csv":
-        frame.to_csv(tmp, index=False)
-    else:
-        frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
-    return path
 
 
 def score_frame(model: Any, frame: pd.DataFrame) -> pd.DataFrame:

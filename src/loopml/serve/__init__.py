@@ -1,0 +1,1 @@
+"""Deployment: batch scoring (and, later, the REST server and exports)."""

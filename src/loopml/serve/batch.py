@@ -1,0 +1,166 @@
+"""Batch scoring: stream a table through a model in chunks, in constant memory.
+
+Each chunk is checked against the model's input signature; rows that fail are written with
+their reasons (and their row number in the input) to a side file next to the output, never
+dropped silently. The output holds the ID columns asked for, `prediction`, `proba_<class>`
+per class for a classifier, and `model_version`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from loopml.data.sources import TableSource, read_source
+from loopml.errors import DataError, UsageError
+from loopml.registry.signature import Signature
+
+OUTPUT_SUFFIXES = (".csv", ".parquet")
+
+
+@dataclass
+class BatchSummary:
+    """What a batch scoring did: rows read, scored and rejected, and where they went."""
+
+    rows: int = 0
+    scored: int = 0
+    rejected: int = 0
+    output: str = ""
+    rejected_file: str | None = None
+    out_of_range: dict[str, int] = field(default_factory=dict)
+    model_version: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for `--json`."""
+        return dict(self.__dict__)
+
+
+def rejected_path(output: Path) -> Path:
+    """Where the rows that fail the signature go: `<output>.rejected<suffix>`."""
+    return output.with_name(f"{output.stem}.rejected{output.suffix}")
+
+
+def check_output(path: Path) -> Path:
+    """`path` if predictions can be written there; a clear error otherwise."""
+    suffix = path.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise UsageError(
+            f"output {path} has extension {suffix or '(none)'!r}; use .csv or .parquet"
+        )
+    if not path.parent.exists():
+        raise DataError(f"the folder of output {path} does not exist; create it first")
+    return path
+
+
+class _Writer:
+    """Appends DataFrames to a CSV or Parquet file, written to a temporary name first."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp")
+        self._parquet: pq.ParquetWriter | None = None
+        self._csv: pacsv.CSVWriter | None = None
+        self._schema: pa.Schema | None = None
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._schema is None:
+            self._schema = table.schema
+            if self.path.suffix.lower() == ".parquet":
+                self._parquet = pq.ParquetWriter(self.tmp, self._schema)
+            else:
+                self._csv = pacsv.CSVWriter(self.tmp, self._schema)
+        table = table.cast(self._schema)  # every chunk in the first one's types
+        (self._parquet or self._csv).write_table(table)
+        self.rows += len(frame)
+
+    def close(self, keep: bool) -> None:
+        for writer in (self._parquet, self._csv):
+            if writer is not None:
+                writer.close()
+        if keep and self.tmp.exists():
+            self.tmp.replace(self.path)
+        elif self.tmp.exists():
+            self.tmp.unlink()
+
+
+def score_source(
+    model: Any,
+    signature: Signature,
+    source: TableSource,
+    output: Path,
+    *,
+    version: int | None = None,
+    id_columns: list[str] | None = None,
+    unknown: str = "allow",
+) -> BatchSummary:
+    """Score every row of `source` into `output` (CSV or Parquet), chunk by chunk."""
+    check_output(output)
+    ids = list(id_columns or [])
+    return read_source(
+        source, lambda batches: _score(model, signature, batches, output, version, ids, unknown)
+    )
+
+
+def _score(
+    model: Any,
+    signature: Signature,
+    batches: Any,
+    output: Path,
+    version: int | None,
+    ids: list[str],
+    unknown: str,
+) -> BatchSummary:
+    summary = BatchSummary(output=str(output), model_version=version)
+    scored, rejected = _Writer(output), _Writer(rejected_path(output))
+    done = False
+    try:
+        for batch in batches:
+            frame = batch.to_pandas()
+            frame.index = pd.RangeIndex(summary.rows, summary.rows + len(frame))
+            missing = [name for name in ids if name not in frame.columns]
+            if missing:
+                raise DataError(
+                    f"the input has no ID column(s) {', '.join(missing)} to pass through"
+                )
+            checked = signature.check(frame, unknown=unknown)
+            for name, count in checked.out_of_range.items():
+                summary.out_of_range[name] = summary.out_of_range.get(name, 0) + count
+            good = frame[checked.valid]
+            if len(good):
+                out = model.prediction_frame(good)
+                out.insert(0, "row", good.index.to_numpy())
+                for position, name in enumerate(ids, start=1):
+                    out.insert(position, name, good[name].to_numpy())
+                out["model_version"] = version
+                scored.write(out)
+            bad = frame[~checked.valid]
+            if len(bad):
+                rejected.write(
+                    bad.assign(reason=checked.reasons[~checked.valid])
+                    .rename_axis("row")
+                    .reset_index()
+                )
+            summary.rows += len(frame)
+        done = True
+    finally:
+        scored.close(keep=done)
+        rejected.close(keep=done)
+    if summary.rows == 0:
+        raise DataError("the input has no rows to score")
+    summary.scored, summary.rejected = scored.rows, rejected.rows
+    if rejected.rows:
+        summary.rejected_file = str(rejected_path(output))
+    else:
+        rejected_path(output).unlink(missing_ok=True)  # a stale one from an earlier scoring
+    if not scored.rows:
+        # Nothing passed: still write an empty output with the columns, so callers find it.
+        output.unlink(missing_ok=True)
+    return summary
