@@ -173,6 +173,17 @@ class Project:
             unknown=unknown,
         )
 
+    def export(self, ref: str, folder: str | Path) -> Path:
+        """Write a self-contained folder (model, signature, scorer, server, Dockerfile) for `ref`."""
+        from loopml.registry.versions import resolve
+        from loopml.runs.scoring import trusted_types
+        from loopml.serve.export import export_bundle
+
+        version = resolve(self.store, self.spec.name, str(ref))
+        run = self.store.meta.run(version["run_id"])
+        trusted = trusted_types(self.spec, version["task"])
+        return export_bundle(self.store, version, run, Path(folder), trusted=trusted)
+
     def models(self) -> list[dict[str, Any]]:
         """The project's model versions, newest first, with their aliases."""
         named: dict[int, list[str]] = {}

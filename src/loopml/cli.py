@@ -533,6 +533,23 @@ def score(
         console.print(f"note: {count:,} values of `{name}` lie outside the range seen in training")
 
 
+@app.command()
+@_handled
+def export(
+    model: Annotated[str, typer.Argument(help="Version number, alias, or latest.")],
+    folder: Annotated[Path, typer.Argument(help="A new (or empty) folder for the bundle.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
+) -> None:
+    """Write a self-contained folder: model, signature, scorer, small server, Dockerfile."""
+    from loopml.console import console, print_json
+
+    path = _project().export(model, folder)
+    if as_json:
+        print_json({"model": model, "folder": str(path)})
+        return
+    console.print(f"Exported model {model} to {path}: see {path / 'README.md'}")
+
+
 @models_app.command("list")
 @_handled
 def models_list(

@@ -71,9 +71,14 @@ def load_run_model(store: Store, run: dict[str, Any], spec: ProjectSpec | None =
         raise NotFoundError(f"run {run['id'][:12]} recorded no model artifact")
     ref = ArtifactRef.from_row(row)
     path = store.artifacts.verified_path(ref)
-    trusted = [_type_name(f.estimator) for f in (spec.train.custom_families if spec else [])]
-    trusted += _registered_types(run["spec"]["task"])
+    trusted = trusted_types(spec, run["spec"]["task"])
     return load_model(path.read_bytes(), sha256=ref.sha256, trusted=trusted)
+
+
+def trusted_types(spec: ProjectSpec | None, task: str) -> list[str]:
+    """Estimator types beyond loopml's own that this project's models may hold."""
+    declared = [_type_name(f.estimator) for f in (spec.train.custom_families if spec else [])]
+    return declared + _registered_types(task)
 
 
 def _type_name(path: str) -> str:
