@@ -431,6 +431,12 @@ OPTIONAL: dict[str, Family] = {
 }
 
 
+def is_built_in(family: Family) -> bool:
+    """Whether `family` is one of loopml's own (not a user's, not replaced by one)."""
+    own = next((f for f in BUILT_IN if f.name == family.name), OPTIONAL.get(family.name))
+    return own is family
+
+
 def register_built_ins() -> None:
     """Register the built-in families, and the optional boosters whose package is installed."""
     for family in BUILT_IN:

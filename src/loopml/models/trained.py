@@ -117,12 +117,9 @@ class TrainedModel:
         if self.classes is None:
             raise AttributeError("a regression model has no probabilities")
         X = self._inputs(frame)
-        position = {_key(value): j for j, value in enumerate(self.classes)}
         out = np.zeros((len(X), len(self.classes)))
         for member, weight in zip(self.members, self.weights, strict=True):
-            proba = np.asarray(member.predict_proba(X), dtype=float)
-            for j, value in enumerate(member.classes_):
-                out[:, position[_key(value)]] += weight * proba[:, j]
+            out += weight * proba_in_order(member, X, self.classes)
         return out
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -155,6 +152,16 @@ class TrainedModel:
         for j, value in enumerate(self.classes):
             out[f"proba_{value}"] = proba[:, j]
         return pd.DataFrame(out, index=frame.index)
+
+
+def proba_in_order(model: Any, X: Any, classes: list[Any]) -> np.ndarray:
+    """`model.predict_proba(X)` with its columns in `classes` order (absent classes: 0)."""
+    position = {_key(value): j for j, value in enumerate(classes)}
+    proba = np.asarray(model.predict_proba(X), dtype=float)
+    out = np.zeros((len(proba), len(classes)))
+    for j, value in enumerate(model.classes_):
+        out[:, position[_key(value)]] = proba[:, j]
+    return out
 
 
 def _key(value: Any) -> Any:

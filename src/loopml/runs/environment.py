@@ -24,10 +24,10 @@ PACKAGES = (
 )
 
 
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages a model depends on (absent ones left out)."""
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Installed versions of `names` (absent ones left out)."""
     found = {}
-    for name in PACKAGES:
+    for name in names:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

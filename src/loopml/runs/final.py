@@ -96,10 +96,15 @@ def evaluate_model(
                 f"the test part holds class(es) {unseen[:5]} of `{spec.target}` that training "
                 "never saw; use a stratified split (`split.strategy: stratified`)"
             )
-    proba = model.predict_proba(test) if data.classes is not None else None
-    prediction = (
-        model.predict(test) if proba is None else (proba[:, 1] if data.task == "binary" else proba)
-    )
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        """What the metrics take: P(positive) for binary, (n, k) for multiclass, values."""
+        if data.classes is None:
+            return model.predict(frame)
+        p = model.predict_proba(frame)
+        return p[:, 1] if data.task == "binary" else p
+
+    prediction = predict(test)
     evaluation = evaluate_on_test(
         data.task,
         data.metric,
@@ -112,12 +117,6 @@ def evaluate_model(
         value=spec.train.value,
         seed=spec.seed,
     )
-
-    def predict(frame: pd.DataFrame) -> np.ndarray:
-        if data.classes is None:
-            return model.predict(frame)
-        p = model.predict_proba(frame)
-        return p[:, 1] if data.task == "binary" else p
 
     deadline = time.perf_counter() + budget.remaining() - REPORT_SECONDS - FIXED_RESERVE_S
     evaluation["importance"] = permutation_importance(

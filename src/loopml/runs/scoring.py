@@ -93,12 +93,11 @@ def _registered_types(task: str) -> list[str]:
     """Estimator types of the families registered from Python in this process: their code is
     already imported and trusted by the user, so their fitted estimators may be loaded."""
     from loopml.models import FAMILIES
-    from loopml.models.catalog import BUILT_IN, OPTIONAL
+    from loopml.models.catalog import is_built_in
 
-    known = {f.name: f for f in (*BUILT_IN, *OPTIONAL.values())}
     names = []
-    for name, family in FAMILIES.items():
-        if known.get(name) is family or not family.supports(task):
+    for family in FAMILIES.values():
+        if is_built_in(family) or not family.supports(task):
             continue
         cls = type(family.make_estimator(task))
         names.append(f"{cls.__module__}.{cls.__qualname__}")

@@ -286,15 +286,13 @@ def _search(
 def _runner(worker: TrialWorker, data: TrialData, spec: ProjectSpec) -> Any:
     """Run trials in the worker, except those of families registered from Python in this
     process (the worker cannot import them): those run here, without a hard time limit."""
-    from loopml.models import FAMILIES
-    from loopml.models.catalog import BUILT_IN, OPTIONAL
+    from loopml.models.catalog import is_built_in
     from loopml.search.trials import run_trial
 
-    known = {f.name: f for f in (*BUILT_IN, *OPTIONAL.values())}
     declared = {f.name for f in spec.train.custom_families}
 
     def run(number: int, name: str, params: dict[str, Any], **kwargs: Any) -> Candidate:
-        if name in declared or FAMILIES.get(name) is known.get(name, object()):
+        if name in declared or is_built_in(get_family(name)):
             return worker.run(number, name, params, **kwargs)
         return run_trial(data, number, get_family(name), params, **kwargs)
 

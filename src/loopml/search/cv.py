@@ -25,6 +25,7 @@ from sklearn.model_selection import (
 )
 
 from loopml.errors import DataError
+from loopml.models.trained import proba_in_order
 from loopml.spec import ProjectSpec
 
 KINDS = ("stratified_kfold", "kfold", "group_kfold", "time_series", "holdout", "given_valid")
@@ -240,7 +241,6 @@ def cross_val_predict_oof(
     if classify:
         if classes is None:
             classes = sorted(pd.unique(y.dropna()).tolist())
-        position = {value: i for i, value in enumerate(classes)}
         out = np.full((len(frame), len(classes)), np.nan)
     else:
         out = np.full(len(frame), np.nan)
@@ -251,11 +251,7 @@ def cross_val_predict_oof(
         model.fit(X.iloc[train_idx], y.iloc[train_idx])
         fitted = time.perf_counter()
         if classify:
-            proba = np.asarray(model.predict_proba(X.iloc[valid_idx]), dtype=float)
-            block = np.zeros((len(valid_idx), len(classes)))
-            for j, value in enumerate(model.classes_):
-                block[:, position[value]] = proba[:, j]
-            out[valid_idx] = block
+            out[valid_idx] = proba_in_order(model, X.iloc[valid_idx], classes)
         else:
             out[valid_idx] = np.asarray(model.predict(X.iloc[valid_idx]), dtype=float)
         predict_seconds.append(time.perf_counter() - fitted)

@@ -24,6 +24,7 @@ from loopml.evaluate import best_threshold, metric_direction, score
 from loopml.evaluate.metrics import THRESHOLDED_METRICS
 from loopml.models import Family, make_pipeline
 from loopml.models.pipeline import fitted_rounds, rounds_param, stops_early
+from loopml.models.trained import proba_in_order
 from loopml.search.budget import Budget
 from loopml.search.cv import Folds
 
@@ -162,7 +163,6 @@ def _fit_folds(
     classify = data.task != "regression"
     n = len(data.X)
     oof = np.full((n, len(data.classes)) if classify else n, np.nan)
-    position = {value: j for j, value in enumerate(data.classes or [])}
     rounds: list[int] = []
     started = time.perf_counter()
     for i, (train_idx, valid_idx) in enumerate(data.folds):
@@ -181,11 +181,7 @@ def _fit_folds(
                 model.fit(X_train, y_train)
             fitted = time.perf_counter()
             if classify:
-                proba = np.asarray(model.predict_proba(X_valid), dtype=float)
-                block = np.zeros((len(valid_idx), len(data.classes)))
-                for j, value in enumerate(model.classes_):
-                    block[:, position[value]] = proba[:, j]
-                oof[valid_idx] = block
+                oof[valid_idx] = proba_in_order(model, X_valid, data.classes)
             else:
                 oof[valid_idx] = np.asarray(model.predict(X_valid), dtype=float)
         candidate.fit_s += fitted - fit_started

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from loopml.errors import UsageError
+from loopml.runs.environment import package_versions
 from loopml.store import ArtifactRef, Store
 
 # Packages the model file needs at load time (the rest of loopml's dependencies are not).
@@ -234,18 +235,12 @@ Test {metric}: {score} (baseline {baseline}).
 
 def _runtime_versions(recorded: dict[str, str]) -> dict[str, str]:
     """Pinned versions: as the run recorded them, else as installed here."""
-    from importlib import metadata
-
-    pins = {}
-    for name in RUNTIME_PACKAGES:
-        if name in recorded:
-            pins[name] = recorded[name]
-            continue
-        try:
-            pins[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return pins
+    installed = package_versions(tuple(n for n in RUNTIME_PACKAGES if n not in recorded))
+    return {
+        n: recorded.get(n) or installed[n]
+        for n in RUNTIME_PACKAGES
+        if n in recorded or n in installed
+    }
 
 
 def export_bundle(
