@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -183,6 +184,55 @@ class Project:
         run = self.store.meta.run(version["run_id"])
         trusted = trusted_types(self.spec, version["task"])
         return export_bundle(self.store, version, run, Path(folder), trusted=trusted)
+
+    def serve(
+        self,
+        ref: str = "production",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        workers: int = 1,
+        token: str | None = None,
+        insecure: bool = False,
+        max_rows: int = 10_000,
+        max_body_bytes: int = 10 * 2**20,
+        timeout_s: float = 10.0,
+        max_concurrency: int = 64,
+        poll_s: float = 2.0,
+        unknown: str = "allow",
+        extra: str = "reject",
+        access_log: bool = False,
+        announce: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """Serve model `ref` over REST until SIGTERM (following it when it is an alias).
+
+        `announce` is called with the model version row once the settings are checked, just
+        before the server starts.
+        """
+        from loopml.registry.versions import resolve
+        from loopml.runs.scoring import model_artifact
+        from loopml.serve.app import ServeSettings
+        from loopml.serve.server import run_server, serving_token
+
+        settings = ServeSettings(
+            spec_path=str(self.spec_path),
+            ref=str(ref),
+            token=serving_token(host, token, insecure=insecure),
+            max_body_bytes=max_body_bytes,
+            max_rows=max_rows,
+            timeout_s=timeout_s,
+            max_concurrency=max_concurrency,
+            poll_s=poll_s,
+            unknown=unknown,
+            extra=extra,
+        )
+        # An unknown reference or a tampered model file fails here, once, before any worker.
+        version = resolve(self.store, self.spec.name, str(ref))
+        model_artifact(self.store, self.store.meta.run(version["run_id"]))
+        self.store.close()
+        if announce is not None:
+            announce(version)
+        run_server(settings, host=host, port=port, workers=workers, access_log=access_log)
 
     def models(self) -> list[dict[str, Any]]:
         """The project's model versions, newest first, with their aliases."""

@@ -550,6 +550,91 @@ def export(
     console.print(f"Exported model {model} to {path}: see {path / 'README.md'}")
 
 
+class ExtraPolicy(StrEnum):
+    reject = "reject"
+    ignore = "ignore"
+
+
+@app.command()
+@_handled
+def serve(
+    model: Annotated[str, typer.Argument(help="Version number, alias (followed), or latest.")],
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; beyond loopback a token is required.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8080,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Worker processes on one socket.")
+    ] = 1,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="Bearer token clients must send (default: $LOOPML_TOKEN)."),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", help="Allow a non-loopback address without a token."),
+    ] = False,
+    max_rows: Annotated[
+        int, typer.Option("--max-rows", min=1, help="Most records one request may hold.")
+    ] = 10_000,
+    max_body_mb: Annotated[
+        float, typer.Option("--max-body-mb", min=0.001, help="Largest request body, in MiB.")
+    ] = 10.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.001, help="Seconds a request may take to score.")
+    ] = 10.0,
+    max_concurrency: Annotated[
+        int,
+        typer.Option("--max-concurrency", min=1, help="Requests in flight per worker; then 503."),
+    ] = 64,
+    poll: Annotated[
+        float, typer.Option("--poll", min=0.1, help="Seconds between checks that an alias moved.")
+    ] = 2.0,
+    unknown: Annotated[
+        UnknownPolicy,
+        typer.Option(
+            "--unknown", help="Records with a category training never saw: allow or reject."
+        ),
+    ] = UnknownPolicy.allow,
+    extra: Annotated[
+        ExtraPolicy,
+        typer.Option("--extra", help="Fields the model does not read: reject or ignore."),
+    ] = ExtraPolicy.reject,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log every request (costs some speed).")
+    ] = False,
+) -> None:
+    """Serve a model over REST: POST /predict, /health, /ready, /metadata, docs at /docs."""
+    from loopml.console import console
+
+    project = _project()
+    shown = "[::1]" if host == "::1" else host
+
+    def announce(version: dict[str, Any]) -> None:
+        console.print(
+            f"Serving model {model} (version {version['version']}) of {project.spec.name} at "
+            f"http://{shown}:{port} — docs at /docs; Ctrl-C or SIGTERM stops after the "
+            "requests in flight"
+        )
+
+    project.serve(
+        model,
+        host=host,
+        port=port,
+        workers=workers,
+        token=token,
+        insecure=insecure,
+        max_rows=max_rows,
+        max_body_bytes=int(max_body_mb * 2**20),
+        timeout_s=timeout,
+        max_concurrency=max_concurrency,
+        poll_s=poll,
+        unknown=unknown.value,
+        extra=extra.value,
+        access_log=access_log,
+    )
+
+
 @models_app.command("list")
 @_handled
 def models_list(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from typing import Any
 
 import numpy as np
@@ -28,19 +29,29 @@ _EPOCH = np.datetime64(0, "us")
 
 def to_timestamps(column: Any, fmt: str | None = None) -> np.ndarray:
     """A column of datetimes, dates or date strings as naive UTC datetime64[us]; NaT if unreadable."""
-    series = column if isinstance(column, pd.Series) else pd.Series(column)
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        if getattr(series.dtype, "tz", None) is not None:
-            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-        return series.to_numpy(dtype="datetime64[us]")
+    if isinstance(column, np.ndarray) and column.dtype.kind == "M":
+        return column.astype("datetime64[us]")
+    if isinstance(column, np.ndarray) and column.dtype == object:
+        values = column  # no Series for a one-row request: it costs more than the parsing
+    else:
+        series = column if isinstance(column, pd.Series) else pd.Series(column)
+        if pd.api.types.is_datetime64_any_dtype(series.dtype):
+            if getattr(series.dtype, "tz", None) is not None:
+                series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+            return series.to_numpy(dtype="datetime64[us]")
+        values = series.to_numpy(dtype=object, na_value=None)
     # Strings are parsed in `fmt`, the format learnt at fit time, so an ambiguous date
     # (03/04/2013) reads the same in a one-row serving request as in training.
-    values = series.to_numpy(dtype=object, na_value=None)
     stamps = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[us]")
     is_text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
     if is_text.any():
-        parsed = parse_dates(pa.array(values[is_text].tolist(), type=pa.string()), fmt)
-        stamps[is_text] = parsed.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+        texts = values[is_text]
+        # ISO 8601 is what `parse_dates` would choose when every string reads as ISO 8601.
+        parsed = _iso_dates(texts) if fmt in (None, "ISO8601") else None
+        if parsed is None:
+            parsed = parse_dates(pa.array(texts.tolist(), type=pa.string()), fmt)
+            parsed = parsed.to_numpy(zero_copy_only=False)
+        stamps[is_text] = parsed.astype("datetime64[us]")
     is_time = np.fromiter(
         (isinstance(v, dt.date | np.datetime64) for v in values), dtype=bool, count=len(values)
     )
@@ -48,6 +59,17 @@ def to_timestamps(column: Any, fmt: str | None = None) -> np.ndarray:
         times = pd.to_datetime(pd.Series(values[is_time]), utc=True, errors="coerce")
         stamps[is_time] = times.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
     return stamps
+
+
+def _iso_dates(texts: np.ndarray) -> np.ndarray | None:
+    """Plain ISO 8601 dates and times parsed by NumPy (50x faster than pandas for a few
+    values); None when any string needs pandas (a time zone, or not ISO 8601)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # NumPy warns on time zones: leave them to pandas
+            return np.array(texts.tolist(), dtype="datetime64[us]")
+    except (ValueError, TypeError, DeprecationWarning, UserWarning):
+        return None
 
 
 class DatetimeFeatures(TransformerMixin, BaseEstimator):
@@ -80,11 +102,16 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
             frame = frame[list(self.feature_names_in_)]
         if frame.shape[1] != self.n_features_in_:
             raise ValueError(f"expected {self.n_features_in_} columns, got {frame.shape[1]}")
+        return self.transform_arrays([frame.iloc[:, i] for i in range(frame.shape[1])])
+
+    def transform_arrays(self, columns: list[Any]) -> np.ndarray:
+        """The date parts of the fitted columns, given as one array (or Series) each, in order."""
         blocks = [
-            _parts(to_timestamps(frame.iloc[:, i], self.formats_[i]), parts)
-            for i, parts in enumerate(self.parts_)
+            _parts(to_timestamps(values, self.formats_[i]), self.parts_[i])
+            for i, values in enumerate(columns)
         ]
-        return np.column_stack(blocks) if blocks else np.empty((len(frame), 0))
+        n_rows = len(columns[0]) if columns else 0
+        return np.column_stack(blocks) if blocks else np.empty((n_rows, 0))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names such as `flight_date__month`: the input column, two underscores, the part."""
@@ -102,19 +129,26 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
 
 
 def _parts(stamps: np.ndarray, parts: list[str]) -> np.ndarray:
-    index = pd.DatetimeIndex(stamps)
+    """The date parts of datetime64[us] `stamps` (NaN where NaT), in NumPy calendar arithmetic."""
+    missing = np.isnat(stamps)
+    days = stamps.astype("datetime64[D]")
+    months = stamps.astype("datetime64[M]")
+    years = stamps.astype("datetime64[Y]")
     values = {
-        "year": index.year,
-        "month": index.month,
-        "day": index.day,
-        "weekday": index.day_of_week,
-        "day_of_year": index.day_of_year,
-        "hour": index.hour,
+        "year": years.astype(np.int64) + 1970,
+        "month": (months - years.astype("datetime64[M]")).astype(np.int64) + 1,
+        "day": (days - months.astype("datetime64[D]")).astype(np.int64) + 1,
+        "weekday": (days.astype(np.int64) + 3) % 7,  # 1970-01-01 was a Thursday; Monday = 0
+        "day_of_year": (days - years.astype("datetime64[D]")).astype(np.int64) + 1,
     }
-    columns = [
-        (stamps - _EPOCH) / np.timedelta64(1, "D")
-        if part == "days_since_epoch"
-        else np.asarray(values[part], dtype=np.float64)
-        for part in parts
-    ]
+    with np.errstate(invalid="ignore"):  # NaT, set to NaN below
+        values["hour"] = (stamps - days) // np.timedelta64(1, "h")
+    columns = []
+    for part in parts:
+        if part == "days_since_epoch":
+            column = (stamps - _EPOCH) / np.timedelta64(1, "D")
+        else:
+            column = np.asarray(values[part], dtype=np.float64)
+        column[missing] = np.nan
+        columns.append(column)
     return np.column_stack(columns).astype(np.float64)

@@ -31,14 +31,23 @@ def as_categories(X: Any, lowercase: bool = False) -> pd.DataFrame:
 
 def _texts(column: pd.Series, lowercase: bool) -> np.ndarray:
     values = column.to_numpy(dtype=object, na_value=np.nan)
+    is_text = pd.api.types.is_string_dtype(column.dtype) and column.dtype != object
+    return category_texts(values, lowercase, is_text=is_text)
+
+
+def category_texts(
+    values: np.ndarray, lowercase: bool = False, *, is_text: bool = False
+) -> np.ndarray:
+    """Values as the text categorical encoders see (`as_categories`), np.nan where missing.
+
+    `is_text` says every present value is already a str (skips converting them one by one).
+    """
     present = ~pd.isna(values)
-    if pd.api.types.is_string_dtype(column.dtype) and column.dtype != object:
-        texts = values  # already str
-    else:
-        texts = values.copy()
+    texts = values.astype(object, copy=True)
+    texts[~present] = np.nan
+    if not is_text:
         texts[present] = [_text(value) for value in values[present]]
     if lowercase:
-        texts = texts.copy()
         texts[present] = [text.lower() for text in texts[present]]
     return texts
 

@@ -135,9 +135,10 @@ class TrainedModel:
             for member, weight in zip(self.members, self.weights, strict=True):
                 out += weight * np.asarray(member.predict(X), dtype=float)
             return out
-        return self._decide(self.predict_proba(frame))
+        return self.decide(self.predict_proba(frame))
 
-    def _decide(self, proba: np.ndarray) -> np.ndarray:
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Class labels from `predict_proba`'s output (binary: the threshold, else the most likely)."""
         labels = np.asarray(self.classes, dtype=object)
         if self.task == "binary":
             return labels[(proba[:, 1] >= self.threshold).astype(int)]
@@ -148,7 +149,7 @@ class TrainedModel:
         if self.classes is None:
             return pd.DataFrame({"prediction": self.predict(frame)}, index=frame.index)
         proba = self.predict_proba(frame)
-        out: dict[str, Any] = {"prediction": pd.array(self._decide(proba).tolist())}
+        out: dict[str, Any] = {"prediction": pd.array(self.decide(proba).tolist())}
         for j, value in enumerate(self.classes):
             out[f"proba_{value}"] = proba[:, j]
         return pd.DataFrame(out, index=frame.index)

@@ -6,8 +6,9 @@ vectorised, on every frame a model is asked to score: each row gets the reasons 
 when the policy rejects them), so rejected rows can be kept with their reasons.
 
     signature = infer_signature(train[features], roles)
-    checked = signature.check(frame)             # checked.valid: bool per row
+    checked = signature.check(frame)             # checked.valid: bool per row (also on Columns)
     frame[~checked.valid], checked.reasons        # reasons: "" for a valid row
+    checked.problems                              # per column: the failing rows and why
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import numpy as np
 import pandas as pd
 
 from loopml.errors import DataError
+from loopml.features.columns import Columns, as_columns
+from loopml.features.datetimes import to_timestamps
+from loopml.features.frames import category_texts
 
 MAX_CATEGORIES = 1000  # categories recorded per column; beyond, unseen values are not judged
 UNKNOWN_POLICIES = ("allow", "reject")
@@ -38,17 +42,35 @@ class ColumnSignature:
 
 
 @dataclass(frozen=True)
+class Problem:
+    """Rows of one column that fail the signature, and why."""
+
+    column: str
+    rows: np.ndarray  # positions
+    why: str
+
+
+@dataclass(frozen=True)
 class Checked:
-    """The result of checking a frame: which rows pass and, per failing row, why."""
+    """The result of checking rows: which pass and, per failing row, why."""
 
     valid: np.ndarray
-    reasons: pd.Series
+    problems: list[Problem]
+    index: pd.Index
     out_of_range: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_rejected(self) -> int:
         """How many rows fail the signature."""
         return int((~self.valid).sum())
+
+    @property
+    def reasons(self) -> pd.Series:
+        """Per row, its problems joined by "; " ("" for a valid row)."""
+        reasons = np.full(len(self.valid), "", dtype=object)
+        for problem in self.problems:
+            reasons[problem.rows] = [_join(reasons[r], problem.why) for r in problem.rows]
+        return pd.Series(reasons, index=self.index, name="reason")
 
 
 @dataclass(frozen=True)
@@ -71,68 +93,83 @@ class Signature:
         """The signature `to_dict` wrote."""
         return cls([ColumnSignature(**c) for c in data["columns"]])
 
-    def check(self, frame: pd.DataFrame, *, unknown: str = "allow") -> Checked:
-        """Check every row of `frame`; a missing column is a DataError naming it.
+    def check(self, data: pd.DataFrame | Columns, *, unknown: str = "allow") -> Checked:
+        """Check every row of `data`; a missing column is a DataError naming it.
 
         unknown: "allow" lets unseen categories through (the model treats them as rare);
         "reject" fails the rows that hold one.
         """
         if unknown not in UNKNOWN_POLICIES:
             raise ValueError(f"unknown-category policy must be one of {UNKNOWN_POLICIES}")
-        missing = [name for name in self.names if name not in frame.columns]
+        missing = [name for name in self.names if name not in data.columns]
         if missing:
             shown = ", ".join(f"`{name}`" for name in missing[:5])
             raise DataError(
                 f"the input lacks column(s) {shown} that the model needs; add them "
                 f"(expected: {', '.join(self.names[:10])}{' …' if len(self.names) > 10 else ''})"
             )
-        reasons = np.full(len(frame), "", dtype=object)
+        columns = as_columns(data[self.names] if isinstance(data, pd.DataFrame) else data)
+        valid = np.ones(len(columns), dtype=bool)
+        problems: list[Problem] = []
         out_of_range: dict[str, int] = {}
         for column in self.columns:
-            values = frame[column.name]
+            values = columns[column.name]
             for failed, why in _problems(column, values, unknown):
-                rows = np.flatnonzero(np.asarray(failed, dtype=bool))
-                reasons[rows] = [_join(reasons[r], why) for r in rows]
+                if failed.any():
+                    rows = np.flatnonzero(failed)
+                    problems.append(Problem(column.name, rows, why))
+                    valid[rows] = False
             if column.min is not None and column.max is not None:
-                numbers = pd.to_numeric(values, errors="coerce")
-                outside = int(((numbers < column.min) | (numbers > column.max)).sum())
+                numbers = _numbers(values)
+                outside = np.count_nonzero((numbers < column.min) | (numbers > column.max))
                 if outside:
-                    out_of_range[column.name] = outside
-        valid = reasons == ""
-        return Checked(valid, pd.Series(reasons, index=frame.index, name="reason"), out_of_range)
+                    out_of_range[column.name] = int(outside)
+        index = data.index if isinstance(data, pd.DataFrame) else pd.RangeIndex(len(columns))
+        return Checked(valid, problems, index, out_of_range)
 
 
 def _join(current: str, why: str) -> str:
     return why if not current else f"{current}; {why}"
 
 
-def _problems(column: ColumnSignature, values: pd.Series, unknown: str) -> list[tuple[Any, str]]:
-    absent = values.isna().to_numpy()
-    found: list[tuple[Any, str]] = []
+_TRUTH = frozenset(["true", "false", "1", "0", "1.0", "0.0", "yes", "no"])
+
+
+def _numbers(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind in "fiu":
+        return values.astype(np.float64, copy=False)
+    return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=np.float64)
+
+
+def _problems(
+    column: ColumnSignature, values: np.ndarray, unknown: str
+) -> list[tuple[np.ndarray, str]]:
+    if column.role == "numeric" and values.dtype.kind == "f" and np.isfinite(values).all():
+        return []  # the common case, decided in one pass
+    absent = np.isnan(values) if values.dtype.kind == "f" else np.asarray(pd.isna(values), bool)
+    found: list[tuple[np.ndarray, str]] = []
     if not column.nullable:
         found.append((absent, f"`{column.name}` is missing (training never had it missing)"))
     if column.role == "numeric":
-        numbers = pd.to_numeric(values, errors="coerce")
-        found.append((numbers.isna().to_numpy() & ~absent, f"`{column.name}` is not a number"))
-        finite = np.isfinite(numbers.to_numpy(dtype=float, na_value=np.nan))
-        found.append((~finite & numbers.notna().to_numpy(), f"`{column.name}` is infinite"))
+        if values.dtype.kind == "b" or (
+            values.dtype == object and any(isinstance(v, bool) for v in values.tolist())
+        ):
+            is_flag = np.fromiter((isinstance(v, bool | np.bool_) for v in values), bool)
+            found.append((is_flag, f"`{column.name}` is true/false, not a number"))
+        numbers = _numbers(values)
+        found.append((np.isnan(numbers) & ~absent, f"`{column.name}` is not a number"))
+        found.append((np.isinf(numbers), f"`{column.name}` is infinite"))
     elif column.role == "boolean":
-        text = values.astype("string").str.strip().str.lower()
-        ok = text.isin(["true", "false", "1", "0", "1.0", "0.0", "yes", "no"]).to_numpy()
+        ok = np.fromiter((str(v).strip().lower() in _TRUTH for v in values.tolist()), bool)
         found.append((~ok & ~absent, f"`{column.name}` is not true or false"))
-    elif column.role == "datetime":
-        if not pd.api.types.is_datetime64_any_dtype(values):
-            parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-            found.append((parsed.isna().to_numpy() & ~absent, f"`{column.name}` is not a date"))
+    elif column.role == "datetime" and values.dtype.kind != "M":
+        parsed = to_timestamps(values)
+        found.append((np.isnat(parsed) & ~absent, f"`{column.name}` is not a date"))
     elif column.role == "categorical" and unknown == "reject" and column.complete:
         seen = set(column.categories or [])
-        text = values.astype("string")
-        found.append(
-            (
-                ~text.isin(seen).to_numpy() & ~absent,
-                f"`{column.name}` holds a category training never saw",
-            )
-        )
+        texts = category_texts(values)
+        unseen = np.fromiter((t not in seen for t in texts.tolist()), bool, count=len(texts))
+        found.append((unseen & ~absent, f"`{column.name}` holds a category training never saw"))
     return found
 
 

@@ -65,14 +65,19 @@ def load_run_model(store: Store, run: dict[str, Any], spec: ProjectSpec | None =
     """The run's deployment model (all rows when refitted so), verified by sha256, via skops."""
     from loopml.models.persist import load_model
 
+    ref, path = model_artifact(store, run)
+    trusted = trusted_types(spec, run["spec"]["task"])
+    return load_model(path.read_bytes(), sha256=ref.sha256, trusted=trusted)
+
+
+def model_artifact(store: Store, run: dict[str, Any]) -> tuple[ArtifactRef, Path]:
+    """The run's deployment model file, its sha256 checked against the store (not loaded)."""
     chosen = run["chosen"] or {}
     row = chosen.get("model_all_rows") or chosen.get("model")
     if not row:
         raise NotFoundError(f"run {run['id'][:12]} recorded no model artifact")
     ref = ArtifactRef.from_row(row)
-    path = store.artifacts.verified_path(ref)
-    trusted = trusted_types(spec, run["spec"]["task"])
-    return load_model(path.read_bytes(), sha256=ref.sha256, trusted=trusted)
+    return ref, store.artifacts.verified_path(ref)
 
 
 def trusted_types(spec: ProjectSpec | None, task: str) -> list[str]:

@@ -1,0 +1,352 @@
+"""The REST face of a served model: FastAPI routes over a `ModelSlot`.
+
+    POST /predict   {"records": [{...}, ...]} -> predictions, probabilities, model_version, request_id
+    GET  /health    the process is alive
+    GET  /ready     the model is loaded and the store answers (503 until then)
+    GET  /metadata  the served version, its reference, task, classes and input signature
+    GET  /docs      OpenAPI documentation (/openapi.json)
+
+Requests are parsed by hand (orjson) rather than through pydantic models: a one-row request
+must cost microseconds, and each bad field must be named (row, field, problem) without
+echoing its value. The pydantic models below only document the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from loopml.errors import NotFoundError
+from loopml.serve.records import MAX_ERRORS, read_records
+from loopml.serve.slot import ModelSlot, Served
+
+log = logging.getLogger("loopml.serve")
+
+INLINE_ROWS = 256  # larger requests are scored on a thread, under the timeout
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_JSON = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """How the app answers: its model reference, limits, policies and token."""
+
+    spec_path: str
+    ref: str
+    token: str | None = None
+    max_body_bytes: int = 10 * 2**20
+    max_rows: int = 10_000
+    timeout_s: float = 10.0
+    max_concurrency: int = 64
+    poll_s: float = 2.0
+    unknown: str = "allow"
+    extra: str = "reject"
+
+
+class PredictRequest(BaseModel):
+    """The rows to score, one object per row, keyed by input column."""
+
+    records: list[dict[str, Any]] = Field(
+        description="One object per row: every input column of the model (see /metadata).",
+        examples=[[{"distance": 160, "carrier": "EV", "flight_date": "2013-02-17"}]],
+    )
+
+
+class PredictResponse(BaseModel):
+    """The model's answer, one entry per record, in order."""
+
+    predictions: list[Any] = Field(description="The predicted class or value per record.")
+    probabilities: list[dict[str, float]] | None = Field(
+        None, description="Classifiers: the probability of each class per record."
+    )
+    model_version: int = Field(description="The model version that answered.")
+    request_id: str = Field(description="This request's id (also the X-Request-ID header).")
+
+
+class FieldError(BaseModel):
+    """One bad field of one record."""
+
+    row: int | None
+    field: str | None
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    """Why a request was refused."""
+
+    detail: str
+    errors: list[FieldError] | None = None
+    request_id: str
+
+
+class _Refused(Exception):
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.errors, self.headers = status, detail, errors, headers
+
+
+class _Gate:
+    """Counts requests in flight against the concurrency limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+
+    def enter(self) -> None:
+        if self.in_flight >= self.limit:
+            raise _Refused(
+                503,
+                f"the server is at its limit of {self.limit} requests in flight; retry shortly",
+                headers={"Retry-After": "1"},
+            )
+        self.in_flight += 1
+
+    def leave(self, *_: Any) -> None:
+        self.in_flight -= 1
+
+
+def create_app(settings: ServeSettings) -> FastAPI:
+    """The FastAPI app serving `settings.ref` of the project at `settings.spec_path`."""
+    from loopml.api import Project
+
+    project = Project(settings.spec_path)
+    slot = ModelSlot(project.store, project.spec, settings.ref)
+    gate = _Gate(settings.max_concurrency)
+    executor = ThreadPoolExecutor(max_workers=max(1, settings.max_concurrency))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.get_running_loop().run_in_executor(executor, slot.refresh)
+        served = slot.current
+        log.warning("serving `%s`: version %d of %s", slot.ref, served.version, project.spec.name)
+        follower = asyncio.create_task(_follow(slot, settings.poll_s, executor))
+        yield
+        follower.cancel()
+        executor.shutdown(wait=False)
+        project.close()
+
+    app = FastAPI(
+        title=f"loopml: {project.spec.name}",
+        description=f"Predictions from model `{settings.ref}` of {project.spec.name}.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.slot = slot
+    app.state.gate = gate
+
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses={code: {"model": ErrorBody} for code in (400, 401, 413, 422, 503, 504)},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+            }
+        },
+        summary="Score records",
+    )
+    async def predict(request: Request) -> Response:
+        request_id = _request_id(request)
+        try:
+            _authorize(request, settings.token)
+            gate.enter()
+        except _Refused as refused:
+            return _refusal(refused, request_id)
+        release = True
+        try:
+            body = await _read_body(request, settings.max_body_bytes)
+            records = _records(body, settings.max_rows)
+            served = slot.current
+            if len(records) <= INLINE_ROWS:
+                answer = _answer(served, records, settings)
+            else:
+                loop = asyncio.get_running_loop()
+                future = loop.run_in_executor(executor, _answer, served, records, settings)
+                try:
+                    answer = await asyncio.wait_for(asyncio.shield(future), settings.timeout_s)
+                except TimeoutError:
+                    release = False
+                    future.add_done_callback(gate.leave)  # its thread still holds a place
+                    raise _Refused(
+                        504,
+                        f"scoring took longer than the {settings.timeout_s:g} s limit; "
+                        "send fewer records per request",
+                    ) from None
+            answer["model_version"] = served.version
+            answer["request_id"] = request_id
+            return Response(
+                orjson.dumps(answer, option=_JSON),
+                media_type="application/json",
+                headers={"X-Request-ID": request_id},
+            )
+        except _Refused as refused:
+            return _refusal(refused, request_id)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            return _refusal(
+                _Refused(500, f"the model failed on this request; the server log has {request_id}"),
+                request_id,
+            )
+        finally:
+            if release:
+                gate.leave()
+
+    @app.get("/health", summary="Alive")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="Model loaded and store reachable")
+    async def ready() -> Response:
+        served = slot.current
+        ok = served is not None and slot.store_ok
+        body = {
+            "ready": ok,
+            "model_loaded": served is not None,
+            "store_reachable": slot.store_ok,
+            "model_version": None if served is None else served.version,
+        }
+        return Response(
+            orjson.dumps(body), status_code=200 if ok else 503, media_type="application/json"
+        )
+
+    @app.get("/metadata", summary="The served model version and its input signature")
+    async def metadata(request: Request) -> Response:
+        request_id = _request_id(request)
+        try:
+            _authorize(request, settings.token)
+        except _Refused as refused:
+            return _refusal(refused, request_id)
+        served = slot.current
+        body = {
+            "project": project.spec.name,
+            "reference": slot.ref,
+            "model_version": served.version,
+            "run_id": served.run_id,
+            "task": served.model.task,
+            "classes": served.model.classes,
+            "loaded_at": served.loaded_at,
+            "swaps": slot.swaps,
+            "limits": {
+                "max_rows": settings.max_rows,
+                "max_body_bytes": settings.max_body_bytes,
+                "timeout_s": settings.timeout_s,
+                "max_concurrency": settings.max_concurrency,
+            },
+            "unknown_categories": settings.unknown,
+            "extra_fields": settings.extra,
+            "signature": served.signature.to_dict(),
+        }
+        return Response(orjson.dumps(body, option=_JSON), media_type="application/json")
+
+    return app
+
+
+async def _follow(slot: ModelSlot, every: float, executor: ThreadPoolExecutor) -> None:
+    """Poll the registry and swap to the version the reference names now."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await loop.run_in_executor(executor, slot.refresh)
+        except NotFoundError as exc:
+            log.warning(
+                "model `%s` no longer resolves (%s); still serving the last one", slot.ref, exc
+            )
+        except Exception as exc:  # the store is down: keep serving, /ready says so
+            log.warning("could not reach the store to follow `%s`: %s", slot.ref, exc)
+
+
+def _answer(served: Served, records: list[Any], settings: ServeSettings) -> dict[str, Any]:
+    columns, errors = read_records(
+        records, served.signature, unknown=settings.unknown, extra=settings.extra
+    )
+    if errors:
+        shown = errors[:MAX_ERRORS]
+        more = f" (the first {MAX_ERRORS} are listed)" if len(errors) > MAX_ERRORS else ""
+        raise _Refused(
+            422, f"{len(errors)} field(s) do not fit the model's input{more}", errors=shown
+        )
+    return served.answer(columns)
+
+
+def _request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id")
+    return given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def _authorize(request: Request, token: str | None) -> None:
+    if token is None:
+        return
+    scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+        raise _Refused(
+            401,
+            "this server needs a bearer token: send `Authorization: Bearer <token>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    too_big = f"the request body is larger than the {limit:,}-byte limit; send fewer records"
+    if declared.isdigit() and int(declared) > limit:
+        raise _Refused(413, too_big)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _Refused(413, too_big)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _records(body: bytes, max_rows: int) -> list[Any]:
+    if not body:
+        raise _Refused(400, 'the request has no body; send {"records": [{...}, ...]}')
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _Refused(400, f"the body is not valid JSON ({exc.args[0]})") from None
+    records = data.get("records") if isinstance(data, dict) else None
+    if not isinstance(records, list):
+        raise _Refused(400, 'the body must be an object with a list "records": {"records": [...]}')
+    if not records:
+        raise _Refused(400, '"records" is empty; send at least one record')
+    if len(records) > max_rows:
+        raise _Refused(
+            413, f"{len(records):,} records is more than the {max_rows:,} a request may hold"
+        )
+    return records
+
+
+def _refusal(refused: _Refused, request_id: str) -> Response:
+    body: dict[str, Any] = {"detail": refused.detail, "request_id": request_id}
+    if refused.errors is not None:
+        body["errors"] = refused.errors
+    headers = {"X-Request-ID": request_id, **(refused.headers or {})}
+    return Response(
+        orjson.dumps(body),
+        status_code=refused.status,
+        media_type="application/json",
+        headers=headers,
+    )

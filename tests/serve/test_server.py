@@ -1,0 +1,290 @@
+"""`loopml serve`: the real server on loopback, driven over HTTP like a client would."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from tests.commands import loopml
+from tests.serve.conftest import Server, demo_records, serving
+
+SECRET = "do-not-echo-4c1d"
+
+
+@pytest.fixture(scope="module")
+def server(trained_demo: object) -> Iterator[Server]:
+    with serving(trained_demo.root, "latest") as running:
+        yield running
+
+
+def _names(server: Server) -> list[str]:
+    signature = httpx.get(f"{server.url}/metadata").json()["signature"]
+    return [column["name"] for column in signature["columns"]]
+
+
+def test_health_ready_metadata_and_docs(server: Server) -> None:
+    assert httpx.get(f"{server.url}/health").json() == {"status": "ok"}
+    ready = httpx.get(f"{server.url}/ready").json()
+    assert ready["ready"] and ready["model_version"] == 1
+    meta = httpx.get(f"{server.url}/metadata").json()
+    assert meta["model_version"] == 1 and meta["reference"] == "latest"
+    assert meta["task"] == "binary" and meta["classes"] == ["no", "yes"]
+    assert "flight_date" in _names(server)
+    schema = httpx.get(f"{server.url}/openapi.json").json()
+    assert "/predict" in schema["paths"] and "records" in str(schema["paths"]["/predict"])
+    assert httpx.get(f"{server.url}/docs").status_code == 200
+
+
+def test_predictions_equal_batch_scoring(
+    server: Server, trained_demo: object, tmp_path: Path
+) -> None:
+    records = demo_records(trained_demo.root, 300, _names(server))
+    source = tmp_path / "rows.csv"
+    pd.DataFrame.from_records(records).to_csv(source, index=False)
+    out = tmp_path / "scored.csv"
+    loopml("score", "latest", str(source), str(out), cwd=trained_demo.root, check=True)
+    batch = pd.read_csv(out)
+    one_request = server.post(records)
+    assert one_request.status_code == 200, one_request.text
+    body = one_request.json()
+    assert body["model_version"] == 1 and len(body["request_id"]) == 32
+    assert body["predictions"] == batch["prediction"].tolist()
+    got = pd.DataFrame(body["probabilities"])
+    for label in ("no", "yes"):
+        assert got[label].to_numpy() == pytest.approx(batch[f"proba_{label}"].to_numpy(), abs=1e-9)
+    # One row per request gives the same answers as many rows in one.
+    for i in (0, 7, 299):
+        single = server.post([records[i]]).json()
+        assert single["predictions"] == [body["predictions"][i]]
+        assert single["probabilities"][0]["yes"] == pytest.approx(
+            body["probabilities"][i]["yes"], abs=1e-12
+        )
+
+
+def test_a_request_id_is_taken_from_the_client(server: Server, trained_demo: object) -> None:
+    records = demo_records(trained_demo.root, 1, _names(server))
+    response = server.post(records, headers={"X-Request-ID": "order-17"})
+    assert response.json()["request_id"] == "order-17"
+    assert response.headers["x-request-id"] == "order-17"
+
+
+def _bad(server: Server, records: object) -> dict:
+    response = server.post(records)
+    assert response.status_code == 422, response.text
+    assert SECRET not in response.text  # the payload is never echoed
+    return response.json()
+
+
+def test_each_bad_field_is_named(server: Server, trained_demo: object) -> None:
+    names = _names(server)
+    good = demo_records(trained_demo.root, 3, names)
+    missing = dict(good[0])
+    del missing["distance"]
+    extra = good[1] | {"password": SECRET}
+    body = _bad(server, [missing, extra, good[2]])
+    assert {(e["row"], e["field"], e["problem"].split(":")[0]) for e in body["errors"]} == {
+        (0, "distance", "missing"),
+        (1, "password", "unexpected"),
+    }
+    wrong = [good[0] | {"distance": SECRET}, good[1] | {"carrier": ["AA"]}, good[2]]
+    body = _bad(server, wrong)
+    assert [(e["row"], e["field"]) for e in body["errors"]] == [(0, "distance"), (1, "carrier")]
+    assert "expected a number, got text" in body["errors"][0]["problem"]
+    flagged = _bad(server, [good[0] | {"distance": True}])
+    assert flagged["errors"][0]["field"] == "distance"
+    null = _bad(server, [good[0] | {"carrier": None, "flight_date": "not a date " + SECRET}])
+    problems = {e["field"]: e["problem"] for e in null["errors"]}
+    assert "missing" in problems["carrier"] and "not a date" in problems["flight_date"]
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"", "no body"),
+        (b"{not json", "not valid JSON"),
+        (b'{"records": [{"distance": NaN}]}', "not valid JSON"),
+        (b'{"rows": []}', '"records"'),
+        (b'{"records": {}}', '"records"'),
+        (b'{"records": []}', "empty"),
+        (b"[1, 2]", '"records"'),
+        (b'{"records": [1]}', "object"),
+    ],
+)
+def test_malformed_bodies_are_refused(server: Server, body: bytes, says: str) -> None:
+    response = httpx.post(
+        f"{server.url}/predict", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code in (400, 422)
+    assert says in str(response.json()) and "Traceback" not in response.text
+
+
+def test_unknown_references_and_unsafe_bindings_fail_before_serving(
+    trained_demo: object,
+) -> None:
+    unknown = loopml("serve", "champion", cwd=trained_demo.root)
+    assert unknown.returncode != 0 and "unknown model reference `champion`" in unknown.stderr
+    exposed = loopml("serve", "latest", "--host", "0.0.0.0", cwd=trained_demo.root)
+    assert (
+        exposed.returncode == 2 and "--token" in exposed.stderr and "--insecure" in exposed.stderr
+    )
+    short = loopml("serve", "latest", "--token", "abc", cwd=trained_demo.root)
+    assert short.returncode == 2 and "at least 16" in short.stderr
+    for proc in (unknown, exposed, short):
+        assert "Traceback" not in proc.stderr
+
+
+def test_a_tampered_model_file_is_refused(demo_copy: Path) -> None:
+    files = sorted((demo_copy / ".loopml" / "artifacts").rglob("*.skops"))
+    for path in files:
+        path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    proc = loopml("serve", "latest", cwd=demo_copy)
+    assert proc.returncode != 0 and "sha256" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_token_guards_predict_and_metadata(trained_demo: object) -> None:
+    token = "s3cret-token-0123456789"
+    with serving(trained_demo.root, "latest", env={"LOOPML_TOKEN": token}) as server:
+        names = []
+        assert httpx.get(f"{server.url}/metadata").status_code == 401
+        assert httpx.get(f"{server.url}/health").status_code == 200
+        auth = {"Authorization": f"Bearer {token}"}
+        names = [
+            c["name"]
+            for c in httpx.get(f"{server.url}/metadata", headers=auth).json()["signature"][
+                "columns"
+            ]
+        ]
+        records = demo_records(trained_demo.root, 2, names)
+        refused = server.post(records, headers={"Authorization": "Bearer wrong-token-123456"})
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        assert server.post(records).status_code == 401
+        assert server.post(records, headers=auth).status_code == 200
+
+
+def _slow_body(records: list[dict], started: threading.Event) -> Iterator[bytes]:
+    """A request body sent in two parts a second apart: a request held in flight."""
+    import json
+
+    payload = json.dumps({"records": records}).encode()
+    yield payload[:10]
+    started.set()
+    time.sleep(1.0)
+    yield payload[10:]
+
+
+def test_limits_answer_413_503_504(trained_demo: object) -> None:
+    args = ("--max-rows", "300", "--max-body-mb", "0.2", "--max-concurrency", "1")
+    with serving(trained_demo.root, "latest", *args, "--timeout", "0.001") as server:
+        names = _names(server)
+        records = demo_records(trained_demo.root, 300, names)
+        too_many = server.post(records + records[:1])
+        assert too_many.status_code == 413 and "300" in too_many.json()["detail"]
+        huge = server.post([records[0] | {"tailnum": "N" * 300_000}])
+        assert huge.status_code == 413 and "limit" in huge.json()["detail"]
+        slow = server.post(records)  # 300 rows go to a thread, which takes more than 1 ms
+        assert slow.status_code == 504 and "fewer records" in slow.json()["detail"]
+        time.sleep(0.5)  # the timed-out thread finishes and frees its place
+        started, results = threading.Event(), {}
+
+        def hold() -> None:
+            results["held"] = httpx.post(
+                f"{server.url}/predict",
+                content=_slow_body(records[:2], started),
+                headers={"Content-Type": "application/json"},
+                timeout=30,
+            )
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert started.wait(10)
+        time.sleep(0.2)
+        busy = server.post(records[:1])
+        holder.join()
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        assert results["held"].status_code == 200
+
+
+def test_sigterm_finishes_requests_in_flight(trained_demo: object) -> None:
+    with serving(trained_demo.root, "latest") as server:
+        records = demo_records(trained_demo.root, 5, _names(server))
+        started, results = threading.Event(), {}
+
+        def send() -> None:
+            results["answer"] = httpx.post(
+                f"{server.url}/predict",
+                content=_slow_body(records, started),
+                headers={"Content-Type": "application/json"},
+                timeout=30,
+            )
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        assert started.wait(10)
+        time.sleep(0.2)
+        server.proc.send_signal(signal.SIGTERM)
+        sender.join()
+        assert results["answer"].status_code == 200
+        assert len(results["answer"].json()["predictions"]) == 5
+        assert server.proc.wait(timeout=30) == 0
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{server.url}/health", timeout=2)
+
+
+def test_two_workers_answer(trained_demo: object) -> None:
+    with serving(trained_demo.root, "latest", "--workers", "2") as server:
+        records = demo_records(trained_demo.root, 1, _names(server))
+        answers = [server.post(records) for _ in range(20)]
+        assert {a.status_code for a in answers} == {200}
+        assert len({a.json()["request_id"] for a in answers}) == 20
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == 0
+
+
+def test_hot_swap_under_continuous_requests_fails_none(demo_copy: Path, tmp_path: Path) -> None:
+    train = ("train", "--families", "logistic", "--max-trials", "1", "--time-budget", "30")
+    loopml(*train, cwd=demo_copy, check=True)  # version 2: a different model
+    loopml("models", "promote", "1", "staging", cwd=demo_copy, check=True)
+    with serving(demo_copy, "staging", "--poll", "0.3") as server:
+        records = demo_records(demo_copy, 50, _names(server))
+        seen: list[tuple[int, int]] = []
+        stop = threading.Event()
+
+        def hammer() -> None:
+            with httpx.Client(timeout=30) as client:
+                while not stop.is_set():
+                    answer = client.post(f"{server.url}/predict", json={"records": records})
+                    version = answer.json().get("model_version") if answer.is_success else None
+                    seen.append((answer.status_code, version))
+
+        clients = [threading.Thread(target=hammer) for _ in range(3)]
+        for client in clients:
+            client.start()
+        time.sleep(1.0)
+        loopml("models", "promote", "2", "staging", cwd=demo_copy, check=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(v == 2 for _, v in seen[-5:]):
+            time.sleep(0.2)
+        time.sleep(0.5)
+        stop.set()
+        for client in clients:
+            client.join()
+        assert {status for status, _ in seen} == {200}, "a request failed during the swap"
+        versions = [v for _, v in seen]
+        assert versions[0] == 1 and versions[-1] == 2
+        assert versions.index(2) > 0 and all(v == 2 for v in versions[versions.index(2) + 9 :])
+        assert httpx.get(f"{server.url}/metadata").json()["swaps"] == 1
+        # The new answers are version 2's: the same as batch scoring with version 2.
+        source, out = tmp_path / "rows.csv", tmp_path / "v2.csv"
+        pd.DataFrame.from_records(records).to_csv(source, index=False)
+        loopml("score", "2", str(source), str(out), cwd=demo_copy, check=True)
+        answer = server.post(records).json()
+        expected = pd.read_csv(out)["proba_yes"].to_numpy()
+        got = [row["yes"] for row in answer["probabilities"]]
+        assert got == pytest.approx(expected, abs=1e-9)
