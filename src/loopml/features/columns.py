@@ -34,6 +34,13 @@ class Columns:
         chosen = list(frame.columns) if names is None else list(names)
         return cls({name: _array(frame[name]) for name in chosen}, len(frame))
 
+    @classmethod
+    def from_arrow(cls, batch: Any, names: Iterable[str] | None = None) -> Columns:
+        """The columns `names` (default: all) of an Arrow RecordBatch or Table, as `from_frame`
+        gives them, without a DataFrame in between."""
+        chosen = batch.schema.names if names is None else list(names)
+        return cls({name: _arrow_array(batch.column(name)) for name in chosen}, batch.num_rows)
+
     @property
     def columns(self) -> list[str]:
         """The column names, in order."""
@@ -72,6 +79,23 @@ def _array(column: pd.Series) -> np.ndarray:
             return column.to_numpy()
         return column.to_numpy(dtype=object, na_value=np.nan)
     return column.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _arrow_array(column: Any) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column, kind = pc.cast(column, kind.value_type), kind.value_type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        return column.to_numpy(zero_copy_only=False)
+    values = np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
+    if column.null_count:
+        values[np.asarray(column.is_null(), dtype=bool)] = np.nan
+    return values
 
 
 def as_columns(data: Any) -> Columns:

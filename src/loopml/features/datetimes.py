@@ -43,7 +43,11 @@ def to_timestamps(column: Any, fmt: str | None = None) -> np.ndarray:
     # Strings are parsed in `fmt`, the format learnt at fit time, so an ambiguous date
     # (03/04/2013) reads the same in a one-row serving request as in training.
     stamps = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[us]")
-    is_text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+    kind = pd.api.types.infer_dtype(values, skipna=True) if len(values) > 1 else None
+    if kind in ("string", "empty"):  # one C pass instead of a Python call per value
+        is_text = np.asarray(~pd.isna(values), dtype=bool)
+    else:
+        is_text = np.fromiter((isinstance(v, str) for v in values), bool, count=len(values))
     if is_text.any():
         texts = values[is_text]
         # ISO 8601 is what `parse_dates` would choose when every string reads as ISO 8601.
@@ -52,6 +56,8 @@ def to_timestamps(column: Any, fmt: str | None = None) -> np.ndarray:
             parsed = parse_dates(pa.array(texts.tolist(), type=pa.string()), fmt)
             parsed = parsed.to_numpy(zero_copy_only=False)
         stamps[is_text] = parsed.astype("datetime64[us]")
+    if kind in ("string", "empty"):
+        return stamps
     is_time = np.fromiter(
         (isinstance(v, dt.date | np.datetime64) for v in values), dtype=bool, count=len(values)
     )

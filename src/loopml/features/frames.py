@@ -45,6 +45,8 @@ def category_texts(
     present = ~pd.isna(values)
     texts = values.astype(object, copy=True)
     texts[~present] = np.nan
+    if not is_text and len(values) > 1:  # one C pass instead of a Python call per value
+        is_text = pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
     if not is_text:
         texts[present] = [_text(value) for value in values[present]]
     if lowercase:

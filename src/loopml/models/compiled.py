@@ -222,7 +222,8 @@ class _Lookup:
             block = table[:, where]
             # rows: the categories, then the unseen one, then the missing one
             self.tables.append(np.vstack([block[: len(values)], block[-2], block[-1]]))
-            self.index.append((pd.Index(values), {value: i for i, value in enumerate(values)}))
+            index = pd.Index(values, dtype=object)  # object: no conversion to Arrow strings
+            self.index.append((index, {value: i for i, value in enumerate(values)}))
         self.width = len(owners)
 
     def __call__(self, data: Columns) -> np.ndarray:
@@ -240,7 +241,7 @@ class _Lookup:
                 [self._row(v, codes, unseen, missing) for v in values.tolist()], np.intp
             )
         texts = category_texts(np.asarray(values, dtype=object), self.lowercase)
-        rows = index.get_indexer(texts)
+        rows = index.get_indexer(pd.Index(texts, dtype=object))  # object: no Arrow round trip
         rows[rows < 0] = unseen
         rows[pd.isna(texts)] = missing
         return rows

@@ -144,15 +144,19 @@ class TrainedModel:
             return labels[(proba[:, 1] >= self.threshold).astype(int)]
         return labels[proba.argmax(axis=1)]
 
-    def prediction_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """`prediction`, and `proba_<class>` per class for a classifier, one row per input row."""
+    def prediction_frame(self, frame: Any) -> pd.DataFrame:
+        """`prediction`, and `proba_<class>` per class for a classifier, one row per input row.
+
+        `frame` is a DataFrame (the output keeps its index) or, for a compiled model, Columns.
+        """
+        index = frame.index if isinstance(frame, pd.DataFrame) else pd.RangeIndex(len(frame))
         if self.classes is None:
-            return pd.DataFrame({"prediction": self.predict(frame)}, index=frame.index)
+            return pd.DataFrame({"prediction": self.predict(frame)}, index=index)
         proba = self.predict_proba(frame)
         out: dict[str, Any] = {"prediction": pd.array(self.decide(proba).tolist())}
         for j, value in enumerate(self.classes):
             out[f"proba_{value}"] = proba[:, j]
-        return pd.DataFrame(out, index=frame.index)
+        return pd.DataFrame(out, index=index)
 
 
 def proba_in_order(model: Any, X: Any, classes: list[Any]) -> np.ndarray:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 
 from loopml.data.sources import TableSource, read_source
 from loopml.errors import DataError, UsageError
+from loopml.features.columns import Columns
 from loopml.registry.signature import Signature
 
 OUTPUT_SUFFIXES = (".csv", ".parquet")
@@ -102,10 +104,14 @@ def score_source(
     unknown: str = "allow",
 ) -> BatchSummary:
     """Score every row of `source` into `output` (CSV or Parquet), chunk by chunk."""
+    from loopml.models.compiled import compile_model
+
     check_output(output)
     ids = list(id_columns or [])
+    compiled = compile_model(model)
     return read_source(
-        source, lambda batches: _score(model, signature, batches, output, version, ids, unknown)
+        source,
+        lambda batches: _score(compiled, signature, batches, output, version, ids, unknown),
     )
 
 
@@ -123,32 +129,34 @@ def _score(
     done = False
     try:
         for batch in batches:
-            frame = batch.to_pandas()
-            frame.index = pd.RangeIndex(summary.rows, summary.rows + len(frame))
-            missing = [name for name in ids if name not in frame.columns]
+            names = batch.schema.names
+            missing = [name for name in ids if name not in names]
             if missing:
                 raise DataError(
                     f"the input has no ID column(s) {', '.join(missing)} to pass through"
                 )
-            checked = signature.check(frame, unknown=unknown)
+            present = [name for name in signature.names if name in names]
+            columns = Columns.from_arrow(batch, present)  # check() names any missing one
+            checked = signature.check(columns, unknown=unknown)
             for name, count in checked.out_of_range.items():
                 summary.out_of_range[name] = summary.out_of_range.get(name, 0) + count
-            good = frame[checked.valid]
-            if len(good):
+            valid = checked.valid
+            rows = np.arange(summary.rows, summary.rows + batch.num_rows)
+            if valid.any():
+                good = columns if valid.all() else columns.take(valid)
                 out = model.prediction_frame(good)
-                out.insert(0, "row", good.index.to_numpy())
+                out.insert(0, "row", rows[valid])
                 for position, name in enumerate(ids, start=1):
-                    out.insert(position, name, good[name].to_numpy())
+                    values = batch.column(name).to_numpy(zero_copy_only=False)
+                    out.insert(position, name, values[valid])
                 out["model_version"] = version
                 scored.write(out)
-            bad = frame[~checked.valid]
-            if len(bad):
-                rejected.write(
-                    bad.assign(reason=checked.reasons[~checked.valid])
-                    .rename_axis("row")
-                    .reset_index()
-                )
-            summary.rows += len(frame)
+            if not valid.all():
+                bad = batch.filter(pa.array(~valid)).to_pandas()
+                bad.insert(0, "row", rows[~valid])
+                bad["reason"] = checked.reasons.to_numpy()[~valid]
+                rejected.write(bad)
+            summary.rows += batch.num_rows
         done = True
     finally:
         scored.close(keep=done)
