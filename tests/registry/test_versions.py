@@ -93,3 +93,35 @@ def test_production_gate_and_audit_log(registry_project: Path) -> None:
 def test_bad_alias_names_are_refused(registry_project: Path, alias: str) -> None:
     proc = loopml("models", "promote", "1", alias, cwd=registry_project)
     assert proc.returncode == 2 and "cannot be an alias" in proc.stderr
+
+
+def test_the_gate_rescores_production_on_the_candidates_test_rows(
+    registry_project: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    import yaml
+
+    root = tmp_path / "project"
+    shutil.copytree(registry_project, root)
+    run_json("models", "promote", "2", "production", cwd=root)  # logistic
+    spec = yaml.safe_load((root / "loopml.yaml").read_text())
+    (root / "loopml.yaml").write_text(yaml.safe_dump(spec | {"seed": 7}, sort_keys=False))
+    train = ("train", "--max-trials", "1", "--jobs", "1")
+    loopml(*train, "--families", "decision_tree", cwd=root, check=True)  # 3, another split
+    versions = {v["version"]: v for v in run_json("models", "list", cwd=root)}
+    assert versions[3]["split_id"] != versions[2]["split_id"]
+    refused = loopml("models", "promote", "3", "production", cwd=root)
+    assert refused.returncode != 0
+    assert "version 3's test rows (rescored" in refused.stderr and "roc_auc" in refused.stderr
+    from loopml import Project
+
+    project = Project(root / "loopml.yaml")
+    accesses = project.store.meta.test_accesses(versions[3]["split_id"])
+    project.close()
+    assert any(a["purpose"].startswith("promotion gate: version 2 rescored") for a in accesses)
+    # The other way round: a tree in production, a logistic regression on the new split wins.
+    run_json("models", "promote", "1", "production", "--force", "--reason", "drill", cwd=root)
+    loopml(*train, "--families", "logistic", cwd=root, check=True)  # 4, on the seed-7 split
+    moved = run_json("models", "promote", "4", "production", cwd=root)
+    assert moved["to_version"] == 4 and moved["from_version"] == 1

@@ -145,22 +145,50 @@ def promotion_gate(
         return problems
     metric = candidate["metric"]
     mine, theirs = candidate["test_metrics"].get(metric), current["test_metrics"].get(metric)
-    if current["split_id"] != candidate["split_id"] or current["metric"] != metric:
+    rows = "the same test rows"
+    if current["metric"] != metric:
         problems.append(
-            f"version {current['version']} (production) was tested on other data or by another "
-            "metric, so the two cannot be compared on the same test rows; retrain both on one "
-            "split, or force with a reason"
+            f"version {current['version']} (production) was chosen by {current['metric']}, not "
+            f"{metric}, so the two cannot be compared; retrain with one metric, or force with "
+            "a reason"
         )
-    elif mine is None or theirs is None or math.isnan(mine) or math.isnan(theirs):
+        return problems
+    if current["split_id"] != candidate["split_id"]:
+        theirs = _rescored(store, project, current, candidate)
+        rows = f"version {candidate['version']}'s test rows (rescored; they may overlap its training rows)"
+        if theirs is None:
+            problems.append(
+                f"version {current['version']} (production) could not be scored on version "
+                f"{candidate['version']}'s test rows to compare them; force with a reason"
+            )
+            return problems
+    if mine is None or theirs is None or math.isnan(mine) or math.isnan(theirs):
         problems.append(f"{metric} is undefined for one of the two versions")
     else:
         better = mine > theirs if metric_direction(metric) else mine < theirs
         if not better:
             problems.append(
-                f"it does not beat version {current['version']} (production) on the same test "
-                f"rows: {metric} {mine:.4g} vs {theirs:.4g}"
+                f"it does not beat version {current['version']} (production) on {rows}: "
+                f"{metric} {mine:.4g} vs {theirs:.4g}"
             )
     return problems
+
+
+def _rescored(
+    store: Store, project: str, current: dict[str, Any], candidate: dict[str, Any]
+) -> float | None:
+    """The current version's metric on the candidate's test rows; None if it cannot be had."""
+    from loopml.errors import LoopmlError
+    from loopml.registry.compare import score_on_split
+
+    purpose = (
+        f"promotion gate: version {current['version']} rescored to compare with "
+        f"version {candidate['version']}"
+    )
+    try:
+        return score_on_split(store, project, current, candidate["split_id"], purpose=purpose)
+    except (LoopmlError, ValueError, KeyError):
+        return None
 
 
 def promote(
