@@ -64,6 +64,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "vendor"))
 
+from loopml.models.compiled import compile_model  # noqa: E402
 from loopml.models.persist import load_model  # noqa: E402
 from loopml.registry.signature import Signature  # noqa: E402
 
@@ -75,7 +76,7 @@ def load():
     if hashlib.sha256(data).hexdigest() != manifest["sha256"]:
         sys.exit("model.skops does not match the sha256 in bundle.json; refusing to load it")
     model = load_model(data, sha256=manifest["sha256"], trusted=manifest.get("trusted", []))
-    return model, Signature.from_dict(manifest["signature"]), manifest
+    return compile_model(model), Signature.from_dict(manifest["signature"]), manifest
 
 
 def predict(loaded, frame):
