@@ -87,6 +87,14 @@ def test_runs_list_show_and_compare(trained_demo: Trained) -> None:
     signature = {c["name"]: c for c in shown["chosen"]["signature"]["columns"]}
     assert signature["origin"]["categories"] == ["EWR", "JFK", "LGA"]
     assert signature["wind_gust"]["nullable"] and signature["distance"]["min"] > 0
+    # Reference statistics for monitoring: every input column and the predictions.
+    reference = shown["chosen"]["reference"]
+    assert set(reference["features"]) == set(signature)
+    assert reference["features"]["origin"]["shares"].keys() == {"EWR", "JFK", "LGA"}
+    assert (
+        reference["prediction"]["kind"] == "numeric"
+        and len(reference["prediction"]["quantiles"]) == 101
+    )
     text = run_loopml("runs", "show", "latest", cwd=root, check=True).stdout
     assert "Leaderboard" in text and "baseline" in text and "roc_auc" in text
     compared = run_json("runs", "compare", run_id, "latest", cwd=root)

@@ -18,6 +18,7 @@ from loopml.errors import DataError, LoopmlError
 from loopml.models import Family, families_for, get_family
 from loopml.models.custom import custom_family
 from loopml.models.trained import TrainedModel
+from loopml.monitor.reference import reference_statistics
 from loopml.progress import NoProgress, Progress
 from loopml.registry.signature import infer_signature
 from loopml.registry.versions import register_run
@@ -203,6 +204,10 @@ def _train(
     )
     # What the model expects of its input, from the rows it learned from (issue 4 enforces it).
     record["signature"] = infer_signature(data.X, data.roles).to_dict()
+    # What training data and test predictions looked like, for drift checks (issue 5).
+    record["reference"] = reference_statistics(
+        data.X, data.roles, test_prediction, task=data.task, classes=data.classes
+    )
     notes = list(search.notes)
     if prepared.data.folds.note:
         notes.append(prepared.data.folds.note)

@@ -1,0 +1,1 @@
+"""Monitoring: reference statistics kept with each model version, drift and performance checks."""
