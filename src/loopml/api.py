@@ -202,6 +202,7 @@ class Project:
         unknown: str = "allow",
         extra: str = "reject",
         access_log: bool = False,
+        log: bool = True,
         announce: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         """Serve model `ref` over REST until SIGTERM (following it when it is an alias).
@@ -225,6 +226,7 @@ class Project:
             poll_s=poll_s,
             unknown=unknown,
             extra=extra,
+            log=log,
         )
         # An unknown reference or a tampered model file fails here, once, before any worker.
         version = resolve(self.store, self.spec.name, str(ref))

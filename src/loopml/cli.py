@@ -603,6 +603,10 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request (costs some speed).")
     ] = False,
+    log: Annotated[
+        bool,
+        typer.Option("--log/--no-log", help="Keep every prediction in the prediction log."),
+    ] = True,
 ) -> None:
     """Serve a model over REST: POST /predict, /health, /ready, /metadata, docs at /docs."""
     from loopml.console import console
@@ -632,6 +636,8 @@ def serve(
         unknown=unknown.value,
         extra=extra.value,
         access_log=access_log,
+        log=log,
+        announce=announce,
     )
 
 

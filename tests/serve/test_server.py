@@ -288,3 +288,36 @@ def test_hot_swap_under_continuous_requests_fails_none(demo_copy: Path, tmp_path
         expected = pd.read_csv(out)["proba_yes"].to_numpy()
         got = [row["yes"] for row in answer["probabilities"]]
         assert got == pytest.approx(expected, abs=1e-9)
+
+
+def test_every_answered_record_is_logged_under_load_and_sigterm(demo_copy: Path) -> None:
+    from loopml.monitor.log import read_log
+
+    with serving(demo_copy, "latest", "--workers", "2") as server:
+        pool = demo_records(demo_copy, 40, _names(server))
+        answered: dict[str, int] = {}
+        lock = threading.Lock()
+
+        def client(k: int) -> None:
+            with httpx.Client(timeout=30) as session:
+                for i in range(40):
+                    records = pool[(k + i) % 40 : (k + i) % 40 + 1 + i % 3]
+                    answer = session.post(f"{server.url}/predict", json={"records": records})
+                    if answer.status_code == 200:
+                        with lock:
+                            answered[answer.json()["request_id"]] = len(records)
+
+        clients = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join()
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == 0
+    logged = read_log(demo_copy / ".loopml" / "artifacts" / "predictions" / "flights-delay")
+    logged = logged.to_pandas()
+    assert len(answered) == 8 * 40
+    assert len(logged) == sum(answered.values())
+    assert logged.groupby("request_id").size().to_dict() == answered
+    assert (logged["model_version"] == 1).all() and logged["latency_ms"].gt(0).all()
+    assert {"in.carrier", "prediction", "proba_yes"} <= set(logged.columns)

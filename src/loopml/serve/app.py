@@ -17,6 +17,7 @@ import asyncio
 import hmac
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from loopml.errors import NotFoundError
+from loopml.features.columns import Columns
+from loopml.monitor.log import LogBatch, PredictionLog, prediction_folder
 from loopml.serve.records import MAX_ERRORS, read_records
 from loopml.serve.slot import ModelSlot, Served
 
@@ -54,6 +57,8 @@ class ServeSettings:
     poll_s: float = 2.0
     unknown: str = "allow"
     extra: str = "reject"
+    log: bool = True
+    log_flush_s: float = 1.0
 
 
 class PredictRequest(BaseModel):
@@ -133,6 +138,12 @@ def create_app(settings: ServeSettings) -> FastAPI:
     gate = _Gate(settings.max_concurrency)
     executor = ThreadPoolExecutor(max_workers=max(1, settings.max_concurrency))
 
+    predictions = (
+        PredictionLog(prediction_folder(project), flush_s=settings.log_flush_s)
+        if settings.log
+        else None
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.get_running_loop().run_in_executor(executor, slot.refresh)
@@ -142,6 +153,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         yield
         follower.cancel()
         executor.shutdown(wait=False)
+        if predictions is not None:
+            predictions.close()  # everything answered is on disk before the process ends
         project.close()
 
     app = FastAPI(
@@ -152,6 +165,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     )
     app.state.slot = slot
     app.state.gate = gate
+    app.state.predictions = predictions
 
     @app.post(
         "/predict",
@@ -166,6 +180,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         summary="Score records",
     )
     async def predict(request: Request) -> Response:
+        started = time.perf_counter()
         request_id = _request_id(request)
         try:
             _authorize(request, settings.token)
@@ -178,12 +193,14 @@ def create_app(settings: ServeSettings) -> FastAPI:
             records = _records(body, settings.max_rows)
             served = slot.current
             if len(records) <= INLINE_ROWS:
-                answer = _answer(served, records, settings)
+                answer, columns, outputs = _answer(served, records, settings)
             else:
                 loop = asyncio.get_running_loop()
                 future = loop.run_in_executor(executor, _answer, served, records, settings)
                 try:
-                    answer = await asyncio.wait_for(asyncio.shield(future), settings.timeout_s)
+                    answer, columns, outputs = await asyncio.wait_for(
+                        asyncio.shield(future), settings.timeout_s
+                    )
                 except TimeoutError:
                     release = False
                     future.add_done_callback(gate.leave)  # its thread still holds a place
@@ -194,11 +211,17 @@ def create_app(settings: ServeSettings) -> FastAPI:
                     ) from None
             answer["model_version"] = served.version
             answer["request_id"] = request_id
-            return Response(
+            response = Response(
                 orjson.dumps(answer, option=_JSON),
                 media_type="application/json",
                 headers={"X-Request-ID": request_id},
             )
+            if predictions is not None:
+                latency = (time.perf_counter() - started) * 1000
+                predictions.append(
+                    LogBatch(request_id, served.version, columns.data, outputs, latency_ms=latency)
+                )
+            return response
         except _Refused as refused:
             return _refusal(refused, request_id)
         except Exception:
@@ -276,7 +299,9 @@ async def _follow(slot: ModelSlot, every: float, executor: ThreadPoolExecutor) -
             log.warning("could not reach the store to follow `%s`: %s", slot.ref, exc)
 
 
-def _answer(served: Served, records: list[Any], settings: ServeSettings) -> dict[str, Any]:
+def _answer(
+    served: Served, records: list[Any], settings: ServeSettings
+) -> tuple[dict[str, Any], Columns, dict[str, Any]]:
     columns, errors = read_records(
         records, served.signature, unknown=settings.unknown, extra=settings.extra
     )
@@ -286,7 +311,8 @@ def _answer(served: Served, records: list[Any], settings: ServeSettings) -> dict
         raise _Refused(
             422, f"{len(errors)} field(s) do not fit the model's input{more}", errors=shown
         )
-    return served.answer(columns)
+    answer, outputs = served.answer(columns)
+    return answer, columns, outputs
 
 
 def _request_id(request: Request) -> str:

@@ -36,19 +36,23 @@ class Served:
     run_id: str
     loaded_at: float = field(default_factory=time.time)
 
-    def answer(self, columns: Columns) -> dict[str, Any]:
-        """`predictions` and, for a classifier, `probabilities` (class -> probability per row)."""
+    def answer(self, columns: Columns) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The JSON answer (`predictions` and, for a classifier, `probabilities`: class ->
+        probability per row) and the same outputs as arrays, for the prediction log."""
         model = self.model
         if model.classes is None:
-            return {"predictions": model.predict(columns).tolist()}
+            values = model.predict(columns)
+            return {"predictions": values.tolist()}, {"prediction": values}
         proba = model.predict_proba(columns)
-        labels = model.decide(proba).tolist()
+        labels = model.decide(proba)
         keys = [str(value) for value in model.classes]
         rows = np.round(proba, 12).tolist()
-        return {
-            "predictions": labels,
+        answer = {
+            "predictions": labels.tolist(),
             "probabilities": [dict(zip(keys, row, strict=True)) for row in rows],
         }
+        outputs = {"prediction": labels} | {f"proba_{k}": proba[:, j] for j, k in enumerate(keys)}
+        return answer, outputs
 
 
 class ModelSlot:
