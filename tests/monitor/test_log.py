@@ -25,6 +25,7 @@ def _batch(n: int, version: int = 1, request: str = "r", when: float | None = No
         },
         latency_ms=0.5,
         time=time.time() if when is None else when,
+        numeric=frozenset(["x"]),
     )
 
 

@@ -61,6 +61,11 @@ class Columns:
             return self.data[key]
         return Columns({name: self.data[name] for name in key}, self.n_rows)
 
+    def slice(self, start: int, stop: int) -> Columns:
+        """Rows start to stop (views, no copy)."""
+        stop = min(stop, self.n_rows)
+        return Columns({n: v[start:stop] for n, v in self.data.items()}, max(stop - start, 0))
+
     def take(self, rows: np.ndarray) -> Columns:
         """The rows `rows` selects (a boolean mask or integer positions)."""
         rows = np.asarray(rows)

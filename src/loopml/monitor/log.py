@@ -48,6 +48,7 @@ class LogBatch:
     variant: str = "main"
     source: str = "serve"
     time: float = field(default_factory=time.time)
+    numeric: frozenset[str] = frozenset()  # inputs logged as numbers; the others as text
 
     @property
     def rows(self) -> int:
@@ -151,10 +152,9 @@ class PredictionLog:
                 self._cond.notify_all()
 
     def _write_segment(self, version: int, batches: list[LogBatch]) -> None:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.concat_tables([_table(batch) for batch in batches], promote_options="permissive")
+        table = _table(batches)
         folder = self.folder / f"version={version}"
         folder.mkdir(parents=True, exist_ok=True)
         self._sequence += 1
@@ -165,43 +165,65 @@ class PredictionLog:
         tmp.replace(folder / name)
 
 
-def _table(batch: LogBatch) -> Any:
+def _table(batches: list[LogBatch]) -> Any:
+    """One Arrow table of many batches: arrays joined first, so the cost is per column."""
+    import pyarrow as pa
+
+    sizes = [batch.rows for batch in batches]
+    ids: list[str] = []
+    for batch, n in zip(batches, sizes, strict=True):
+        ids.extend(
+            [batch.request_id] * n if isinstance(batch.request_id, str) else batch.request_id
+        )
+    stamps = np.repeat([int(batch.time * 1_000_000) for batch in batches], sizes)
+    columns: dict[str, Any] = {
+        "request_id": pa.array(ids, pa.string()),
+        "record": pa.array(np.concatenate([np.arange(n, dtype="int64") for n in sizes])),
+        "time": pa.array(stamps.astype("int64")).cast(pa.timestamp("us", tz="UTC")),
+        "model_version": pa.array(
+            np.repeat([b.model_version for b in batches], sizes).astype("int64")
+        ),
+        "variant": pa.array(
+            np.repeat([b.variant for b in batches], sizes).astype(object), pa.string()
+        ),
+        "source": pa.array(
+            np.repeat([b.source for b in batches], sizes).astype(object), pa.string()
+        ),
+        "latency_ms": pa.array(
+            np.repeat([np.nan if b.latency_ms is None else b.latency_ms for b in batches], sizes)
+        ),
+    }
+    numeric = batches[0].numeric
+    for name in batches[0].inputs:
+        values = _joined([batch.inputs[name] for batch in batches])
+        columns[INPUT_PREFIX + name] = (
+            pa.array(values.astype(np.float64)) if name in numeric else _texts(values)
+        )
+    for name in batches[0].outputs:
+        values = _joined([np.asarray(batch.outputs[name]) for batch in batches])
+        columns[name] = (
+            pa.array(values.astype(np.float64)) if values.dtype.kind in "fiub" else _texts(values)
+        )
+    return pa.table(columns)
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    if len({a.dtype for a in arrays}) > 1 and any(a.dtype == object for a in arrays):
+        arrays = [a.astype(object) for a in arrays]
+    return np.concatenate(arrays)
+
+
+def _texts(values: np.ndarray) -> Any:
+    """Values as Arrow text (missing: null), written the way the encoders read them."""
     import pyarrow as pa
 
     from loopml.features.frames import category_texts
 
-    n = batch.rows
-    ids = batch.request_id
-    columns: dict[str, Any] = {
-        "request_id": pa.array([ids] * n if isinstance(ids, str) else ids, pa.string()),
-        "record": pa.array(np.arange(n, dtype="int64")),  # position in its request
-        "time": pa.array(np.full(n, int(batch.time * 1_000_000), dtype="int64"), pa.int64()).cast(
-            pa.timestamp("us", tz="UTC")
-        ),
-        "model_version": pa.array(np.full(n, batch.model_version, dtype="int64")),
-        "variant": pa.array([batch.variant] * n, pa.string()),
-        "source": pa.array([batch.source] * n, pa.string()),
-        "latency_ms": pa.array(
-            np.full(n, np.nan if batch.latency_ms is None else batch.latency_ms)
-        ),
-    }
-    for name, values in batch.inputs.items():
-        if values.dtype.kind in "fiu":
-            columns[INPUT_PREFIX + name] = pa.array(values.astype(np.float64))
-        elif values.dtype.kind == "M":
-            columns[INPUT_PREFIX + name] = pa.array(values.astype("datetime64[us]").astype(str))
-        else:  # text, categories, booleans and dates as given: one stable type per column
-            texts = category_texts(np.asarray(values, dtype=object))
-            columns[INPUT_PREFIX + name] = pa.array(
-                [t if isinstance(t, str) else None for t in texts.tolist()], pa.string()
-            )
-    for name, values in batch.outputs.items():
-        values = np.asarray(values)
-        if values.dtype == object:
-            columns[name] = pa.array([None if v is None else str(v) for v in values.tolist()])
-        else:
-            columns[name] = pa.array(values)
-    return pa.table(columns)
+    if values.dtype.kind == "M":
+        texts = values.astype("datetime64[us]").astype(str).astype(object)
+        texts[np.isnat(values)] = None
+        return pa.array(texts, pa.string())
+    return pa.array(category_texts(np.asarray(values, dtype=object)), pa.string(), from_pandas=True)
 
 
 def prediction_folder(project: Any) -> Path:

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,11 @@ class Served:
     version: int
     run_id: str
     loaded_at: float = field(default_factory=time.time)
+
+    @cached_property
+    def numeric(self) -> frozenset[str]:
+        """The input columns that are numbers (logged as such)."""
+        return frozenset(c.name for c in self.signature.columns if c.role == "numeric")
 
     def answer(self, columns: Columns) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """The JSON answer (`predictions` and, for a classifier, `probabilities`: class ->
