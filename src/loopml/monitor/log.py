@@ -64,7 +64,7 @@ class PredictionLog:
         folder: Path,
         *,
         flush_s: float = 1.0,
-        flush_rows: int = 50_000,
+        flush_rows: int = 16_384,
         capacity: int = 200_000,
         block_s: float = 0.05,
     ) -> None:
