@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,13 +147,16 @@ class Project:
         query: str | None = None,
         id_columns: list[str] | None = None,
         unknown: str = "allow",
+        log: bool = True,
     ) -> Any:
         """Score a file (CSV, Parquet, JSON Lines) or a SQL table/query into `output`, in chunks.
 
         Rows failing the model's signature go to `<output>.rejected.<ext>` with their reasons.
-        `source` is a path, or a SQLAlchemy URL with `table` or `query`.
+        `source` is a path, or a SQLAlchemy URL with `table` or `query`. With `log`, the
+        scored rows also go to the prediction log that `monitor` reads.
         """
         from loopml.data.sources import open_source
+        from loopml.monitor.log import prediction_folder
         from loopml.runs.scoring import resolve_model
         from loopml.serve.batch import check_output, score_source
         from loopml.spec import DataSource
@@ -172,6 +176,7 @@ class Project:
             version=version,
             id_columns=id_columns,
             unknown=unknown,
+            log_folder=prediction_folder(self) if log else None,
         )
 
     def export(self, ref: str, folder: str | Path) -> Path:
@@ -227,6 +232,7 @@ class Project:
             unknown=unknown,
             extra=extra,
             log=log,
+            threads=max(1, (os.cpu_count() or 1) // workers),  # each worker its share of cores
         )
         # An unknown reference or a tampered model file fails here, once, before any worker.
         version = resolve(self.store, self.spec.name, str(ref))
@@ -235,6 +241,51 @@ class Project:
         if announce is not None:
             announce(version)
         run_server(settings, host=host, port=port, workers=workers, access_log=access_log)
+
+    def monitor(
+        self, ref: str | None = None, *, since: str | None = None, until: str | None = None
+    ) -> Any:
+        """Drift, service health and alerts of model `ref`'s logged predictions in a window.
+
+        `ref` defaults to `production` when that alias exists, else `latest`; `since` to the
+        spec's `monitor.since`. The check is recorded in the store.
+        """
+        from loopml.monitor.check import check_window, parse_since
+        from loopml.monitor.log import prediction_folder
+        from loopml.registry.versions import resolve
+
+        if ref is None:
+            ref = (
+                "production"
+                if "production" in self.store.meta.aliases(self.spec.name)
+                else "latest"
+            )
+        version = resolve(self.store, self.spec.name, str(ref))
+        start = parse_since(since or self.spec.monitor.since)
+        end = None if until is None else parse_since(until)
+        result = check_window(
+            self.store,
+            self.spec.name,
+            prediction_folder(self),
+            version,
+            since=start,
+            until=end,
+            settings=self.spec.monitor.drift,
+        )
+        data = result.to_dict()
+        self.store.meta.add_monitor_check(
+            {
+                "project": self.spec.name,
+                "version": result.version,
+                "since": data["since"],
+                "until": data["until"],
+                "rows": result.rows,
+                "dataset_drift": bool(result.dataset_drift["drifted"]),
+                "alerts": data["alerts"],
+                "result": data,
+            }
+        )
+        return result
 
     def models(self) -> list[dict[str, Any]]:
         """The project's model versions, newest first, with their aliases."""

@@ -501,6 +501,10 @@ def score(
         UnknownPolicy,
         typer.Option("--unknown", help="Rows with a category training never saw: allow or reject."),
     ] = UnknownPolicy.allow,
+    log: Annotated[
+        bool,
+        typer.Option("--log/--no-log", help="Also keep the scored rows in the prediction log."),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
 ) -> None:
     """Score a table in chunks: `prediction`, `proba_<class>`, `model_version`; bad rows aside."""
@@ -516,6 +520,7 @@ def score(
         query=query,
         id_columns=id_columns,
         unknown=unknown.value,
+        log=log,
     )
     if as_json:
         print_json(summary.to_dict())
@@ -639,6 +644,35 @@ def serve(
         log=log,
         announce=announce,
     )
+
+
+@app.command()
+@_handled
+def monitor(
+    model: Annotated[
+        str | None,
+        typer.Argument(help="Version number, alias, or latest (default: production, else latest)."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Window start: 7d, 2h, 30m, 1w, or an ISO-8601 time."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Window end (same forms; default: now).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check the logged predictions for drift and service health; exit 1 when an alert fires."""
+    from loopml.console import print_json
+    from loopml.monitor.render import print_check
+
+    result = _project().monitor(model, since=since, until=until).to_dict()
+    if as_json:
+        print_json(result)
+    else:
+        print_check(result)
+    if result["alerts"]:
+        raise typer.Exit(1)
 
 
 @models_app.command("list")

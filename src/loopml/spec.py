@@ -249,6 +249,27 @@ class Train(_Section):
         return self
 
 
+class Drift(_Section):
+    """Thresholds of the drift verdicts of `loopml monitor` (docs/guide/monitor.md)."""
+
+    small_sample: Annotated[int, Field(ge=10)] = 1000
+    p_value: Annotated[float, Field(gt=0, lt=1)] = 0.01
+    wasserstein: Annotated[float, Field(gt=0)] = 0.1
+    jensen_shannon: Annotated[float, Field(gt=0, le=1)] = 0.1
+    psi: Annotated[float, Field(gt=0)] = 0.25
+    missing_rate: Annotated[float, Field(gt=0, le=1)] = 0.1
+    new_categories: Annotated[float, Field(gt=0, le=1)] = 0.05
+    dataset_share: Annotated[float, Field(gt=0, le=1)] = 0.3
+    min_rows: Annotated[int, Field(ge=1)] = 30
+
+
+class Monitor(_Section):
+    """How `loopml monitor` judges the prediction log."""
+
+    since: str = "7d"
+    drift: Drift = Field(default_factory=Drift)
+
+
 class StoreConfig(_Section):
     """Where metadata and artifacts live; paths are relative to the project folder."""
 
@@ -282,6 +303,7 @@ class ProjectSpec(_Section):
     train: Train = Field(default_factory=Train)
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42
     store: StoreConfig = Field(default_factory=StoreConfig)
+    monitor: Monitor = Field(default_factory=Monitor)
 
     @field_validator("goals", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ same; `tests/models/test_compiled.py` checks the outputs equal the pipelines' ow
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -44,12 +45,17 @@ from loopml.models.trained import TrainedModel
 _UNSEEN = "\x00loopml: a category not seen in training"
 _PER_COLUMN_STEPS = (OrdinalEncoder, OneHotEncoder, TargetEncoder, SimpleImputer, StandardScaler)
 _SMALL = 64  # below this many rows a dict lookup beats a hash-table index
-_THREADS_FROM = 10_000  # rows from which the booster uses its own thread count
+_THREADS_FROM = 64  # rows from which the booster predicts on several threads
 
 
-def compile_model(model: TrainedModel) -> TrainedModel:
-    """The same model (weights, calibration, threshold) with each member compiled."""
-    members = [CompiledPipeline(member) for member in model.members]
+def compile_model(model: TrainedModel, *, threads: int | None = None) -> TrainedModel:
+    """The same model (weights, calibration, threshold) with each member compiled.
+
+    `threads`: how many threads a booster may use for 64 rows or more (default: every core;
+    a server with several workers gives each its share). Fewer rows use one thread.
+    """
+    threads = threads or os.cpu_count() or 1
+    members = [CompiledPipeline(member, threads=threads) for member in model.members]
     return TrainedModel(
         members,
         model.weights,
@@ -65,8 +71,9 @@ def compile_model(model: TrainedModel) -> TrainedModel:
 class CompiledPipeline:
     """One fitted [preprocess, model] pipeline, scoring a `Columns` without the wrappers."""
 
-    def __init__(self, pipeline: Any) -> None:
+    def __init__(self, pipeline: Any, *, threads: int = 1) -> None:
         self.pipeline = pipeline
+        self.threads = threads
         steps = getattr(pipeline, "steps", None)
         preprocessor = steps[0][1] if steps and len(steps) == 2 else None
         if not isinstance(preprocessor, ColumnTransformer):
@@ -116,10 +123,10 @@ class CompiledPipeline:
         return out if labels is None else np.asarray(labels, dtype=object)[out.astype(int)]
 
     def _boost(self, X: np.ndarray) -> np.ndarray:
-        # One thread for a request-sized batch: threads cost more than they save there.
-        threads = {} if len(X) >= _THREADS_FROM else {"num_threads": 1}
+        # One thread for a few rows: starting threads costs more than they save there.
+        threads = self.threads if len(X) >= _THREADS_FROM else 1
         iteration = getattr(self.estimator, "best_iteration_", None) or None
-        return self.booster.predict(X, num_iteration=iteration, **threads)
+        return self.booster.predict(X, num_iteration=iteration, num_threads=threads)
 
 
 def _frame(data: Any) -> pd.DataFrame:

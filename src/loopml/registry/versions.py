@@ -53,6 +53,7 @@ def register_run(store: Store, run: dict[str, Any]) -> int:
         "baseline_metrics": run["baseline_test_metrics"] or {},
         "goals": evaluation.get("goals") or [],
         "signature": chosen["signature"],
+        "reference": chosen.get("reference"),
         "card": model_card(run),
         **artifact,
     }

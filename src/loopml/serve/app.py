@@ -60,6 +60,7 @@ class ServeSettings:
     extra: str = "reject"
     log: bool = True
     log_flush_s: float = 1.0
+    threads: int = 1  # booster threads for a request of 64+ rows
 
 
 class PredictRequest(BaseModel):
@@ -135,7 +136,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     from loopml.api import Project
 
     project = Project(settings.spec_path)
-    slot = ModelSlot(project.store, project.spec, settings.ref)
+    slot = ModelSlot(project.store, project.spec, settings.ref, threads=settings.threads)
     gate = _Gate(settings.max_concurrency)
     executor = ThreadPoolExecutor(max_workers=max(1, settings.max_concurrency))
 

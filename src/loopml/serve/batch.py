@@ -8,6 +8,7 @@ per class for a classifier, and `model_version`.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pyarrow.parquet as pq
 from loopml.data.sources import TableSource, read_source
 from loopml.errors import DataError, UsageError
 from loopml.features.columns import Columns
+from loopml.monitor.log import LogBatch, PredictionLog
 from loopml.registry.signature import Signature
 
 OUTPUT_SUFFIXES = (".csv", ".parquet")
@@ -102,17 +104,35 @@ def score_source(
     version: int | None = None,
     id_columns: list[str] | None = None,
     unknown: str = "allow",
+    log_folder: Path | None = None,
 ) -> BatchSummary:
-    """Score every row of `source` into `output` (CSV or Parquet), chunk by chunk."""
+    """Score every row of `source` into `output` (CSV or Parquet), chunk by chunk.
+
+    With `log_folder`, every scored row also goes to the prediction log (source "score"),
+    its request id the first ID column's value, else `<job>-<row>`.
+    """
     from loopml.models.compiled import compile_model
 
     check_output(output)
     ids = list(id_columns or [])
     compiled = compile_model(model)
-    return read_source(
-        source,
-        lambda batches: _score(compiled, signature, batches, output, version, ids, unknown),
-    )
+    log = None
+    if log_folder is not None and version is not None:
+        log = PredictionLog(log_folder, block_s=3600.0)  # a batch waits rather than drops
+    try:
+        return read_source(
+            source,
+            lambda batches: _score(
+                compiled, signature, batches, output, version, ids, unknown, log
+            ),
+        )
+    finally:
+        if log is not None:
+            log.close()
+
+
+def _is_output(column: str) -> bool:
+    return column == "prediction" or column.startswith("proba_")
 
 
 def _score(
@@ -123,8 +143,11 @@ def _score(
     version: int | None,
     ids: list[str],
     unknown: str,
+    log: PredictionLog | None = None,
 ) -> BatchSummary:
     summary = BatchSummary(output=str(output), model_version=version)
+    job = uuid.uuid4().hex[:12]
+    numeric = frozenset(c.name for c in signature.columns if c.role == "numeric")
     scored, rejected = _Writer(output), _Writer(rejected_path(output))
     done = False
     try:
@@ -151,6 +174,15 @@ def _score(
                     out.insert(position, name, values[valid])
                 out["model_version"] = version
                 scored.write(out)
+                if log is not None:
+                    if ids:
+                        keys = [str(v) for v in out[ids[0]].tolist()]
+                    else:
+                        keys = [f"{job}-{row}" for row in rows[valid].tolist()]
+                    outputs = {c: out[c].to_numpy() for c in out.columns if _is_output(c)}
+                    log.append(
+                        LogBatch(keys, version, good.data, outputs, source="score", numeric=numeric)
+                    )
             if not valid.all():
                 bad = batch.filter(pa.array(~valid)).to_pandas()
                 bad.insert(0, "row", rows[~valid])

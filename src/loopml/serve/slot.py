@@ -64,8 +64,9 @@ class Served:
 class ModelSlot:
     """The served model for reference `ref`, reloaded when the reference moves."""
 
-    def __init__(self, store: Store, spec: ProjectSpec, ref: str) -> None:
+    def __init__(self, store: Store, spec: ProjectSpec, ref: str, *, threads: int = 1) -> None:
         self.store = store
+        self.threads = threads  # booster threads per request (this worker's share of cores)
         self.spec = spec
         self.ref = str(ref)
         self.current: Served | None = None
@@ -113,4 +114,5 @@ class ModelSlot:
         model, signature, number = resolve_model(
             self.store, self.spec.name, str(version["version"]), self.spec
         )
-        return Served(compile_model(model), signature, int(number), version["run_id"])
+        compiled = compile_model(model, threads=self.threads)
+        return Served(compiled, signature, int(number), version["run_id"])

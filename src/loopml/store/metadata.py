@@ -222,8 +222,35 @@ def _migration_3(conn: Connection) -> None:
         table.create(conn)
 
 
+# Every `loopml monitor` check: the window, what it found, and the alerts it raised.
+monitor_checks = sa.Table(
+    "monitor_checks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("since", sa.String(40), nullable=True),
+    sa.Column("until", sa.String(40), nullable=True),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("dataset_drift", sa.Boolean, nullable=False),
+    sa.Column("alerts", sa.JSON, nullable=False),
+    sa.Column("result", sa.JSON, nullable=False),
+    sa.Column("checked_at", sa.String(32), nullable=False),
+    sa.Index("ix_monitor_checks_project", "project", "version"),
+)
+
+
+def _migration_4(conn: Connection) -> None:
+    monitor_checks.create(conn)
+
+
 # Append-only: migration N brings a store from schema N-1 to N. Never edit a published one.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -548,6 +575,21 @@ class MetadataStore:
             query = query.where(alias_events.c.alias == alias)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(alias_events.c.id.desc()))
+            return [dict(r._mapping) for r in rows]
+
+    def add_monitor_check(self, row: dict[str, Any]) -> int:
+        """Record one monitoring check; returns its id."""
+        with writing(self.engine) as conn:
+            result = conn.execute(sa.insert(monitor_checks).values(checked_at=utcnow(), **row))
+            return int(result.inserted_primary_key[0])
+
+    def monitor_checks(self, project: str, version: int | None = None) -> list[dict[str, Any]]:
+        """The monitoring checks of a project (of one version when given), newest first."""
+        query = sa.select(monitor_checks).where(monitor_checks.c.project == project)
+        if version is not None:
+            query = query.where(monitor_checks.c.version == version)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(monitor_checks.c.id.desc()))
             return [dict(r._mapping) for r in rows]
 
     # helpers ----------------------------------------------------------------------------

@@ -1,0 +1,91 @@
+"""Drift: planted drift is found, undrifted windows are not flagged, big samples stay calm."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loopml.monitor.drift import dataset_drift, feature_drift
+from loopml.monitor.reference import reference_statistics
+from loopml.spec import Drift
+from tests.conftest import DEMO_CSV
+
+ROLES = {
+    "distance": "numeric",
+    "temp": "numeric",
+    "humid": "numeric",
+    "wind_gust": "numeric",
+    "sched_dep_time": "numeric",
+    "carrier": "categorical",
+    "origin": "categorical",
+    "dest": "categorical",
+}
+SETTINGS = Drift()
+
+
+@pytest.fixture(scope="module")
+def halves() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    frame = pd.read_csv(DEMO_CSV)[list(ROLES)].sample(frac=1.0, random_state=3)
+    frame = frame.reset_index(drop=True)
+    reference, rest = frame.iloc[:2500], frame.iloc[2500:].reset_index(drop=True)
+    stats = reference_statistics(reference, ROLES, np.zeros(len(reference)), task="regression")
+    return reference, rest, stats
+
+
+def _drift(stats: dict, frame: pd.DataFrame) -> dict:
+    return {
+        name: feature_drift(name, stats["features"][name], frame[name].to_numpy(), SETTINGS)
+        for name in ROLES
+    }
+
+
+def test_undrifted_windows_raise_few_false_alarms(halves: tuple) -> None:
+    _, rest, stats = halves
+    flags = []
+    for size in (100, 500):  # small samples: KS and chi-squared tests at p < 0.01
+        for start in range(0, len(rest) - size + 1, size):
+            window = rest.iloc[start : start + size]
+            flags += [f.drifted for f in _drift(stats, window).values()]
+    assert len(flags) >= 100 and np.mean(flags) <= 0.05
+    whole = _drift(stats, rest)  # 2,500 rows: judged by effect size
+    assert not any(f.drifted for f in whole.values()), {n: f.score for n, f in whole.items()}
+    assert whole["distance"].method == "wasserstein" and whole["dest"].method == "jensen_shannon"
+    assert whole["wind_gust"].method == "ks"  # mostly missing: few values, so a test decides
+
+
+def test_planted_drift_is_found_where_it_was_planted(halves: tuple) -> None:
+    _, rest, stats = halves
+    rng = np.random.default_rng(0)
+    drifted = rest.copy()
+    drifted["distance"] = drifted["distance"] * 1.5
+    drifted.loc[rng.uniform(size=len(drifted)) < 0.3, "humid"] = np.nan
+    drifted.loc[rng.uniform(size=len(drifted)) < 0.2, "carrier"] = "ZZ"
+    found = _drift(stats, drifted)
+    assert {n for n, f in found.items() if f.drifted} == {"distance", "humid", "carrier"}
+    assert found["distance"].psi > SETTINGS.psi and found["distance"].details["wasserstein"] > 0.2
+    assert found["humid"].missing_rate == pytest.approx(0.3, abs=0.03)
+    assert found["carrier"].details["new_categories"] == ["ZZ"]
+    assert found["carrier"].details["new_category_share"] == pytest.approx(0.2, abs=0.03)
+    verdict = dataset_drift(list(found.values()), {}, SETTINGS)
+    assert verdict["drifted"] and verdict["share"] == pytest.approx(3 / 8)
+    # Weighted by importance: drift in unimportant features alone is no dataset drift.
+    weights = {"temp": 1.0, "origin": 1.0, "distance": 0.01}
+    assert not dataset_drift(list(found.values()), weights, SETTINGS)["drifted"]
+
+
+def test_a_million_rows_with_a_negligible_shift_are_not_flagged(halves: tuple) -> None:
+    reference, _, stats = halves
+    rng = np.random.default_rng(1)
+    big = reference["distance"].to_numpy()[rng.integers(0, len(reference), 1_000_000)]
+    result = feature_drift("distance", stats["features"]["distance"], big * 1.005, SETTINGS)
+    assert result.details["ks_p_value"] < 0.01  # a test on 1M rows calls this significant
+    assert result.method == "wasserstein" and not result.drifted  # the effect size does not
+    moved = feature_drift("distance", stats["features"]["distance"], big * 1.3, SETTINGS)
+    assert moved.drifted
+
+
+def test_too_few_rows_are_not_judged(halves: tuple) -> None:
+    _, rest, stats = halves
+    result = feature_drift("temp", stats["features"]["temp"], rest["temp"].to_numpy()[:5], SETTINGS)
+    assert result.method == "too few rows" and not result.drifted

@@ -1,0 +1,80 @@
+"""`loopml monitor` over what `loopml score` logged: calm on the training data, loud on drift."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from loopml import Project
+from tests.commands import loopml
+from tests.runs.conftest import demo_copy, trained_demo
+
+__all__ = ["demo_copy", "trained_demo"]
+
+
+def _score(root: Path, frame: pd.DataFrame, name: str) -> dict:
+    source = root / f"{name}.csv"
+    frame.to_csv(source, index=False)
+    out = root / f"{name}_scored.csv"
+    proc = loopml("score", "latest", str(source), str(out), "--json", cwd=root, check=True)
+    return json.loads(proc.stdout)
+
+
+def test_monitor_finds_planted_drift_and_not_where_there_is_none(demo_copy: Path) -> None:
+    shutil.rmtree(demo_copy / ".loopml" / "artifacts" / "predictions", ignore_errors=True)
+    data = pd.read_csv(demo_copy / "data" / "flights.csv").drop(columns="late")
+    calm = _score(demo_copy, data, "calm")
+    proc = loopml("monitor", "--since", "1h", "--json", cwd=demo_copy)
+    result = json.loads(proc.stdout)
+    assert result["rows"] == calm["scored"]
+    assert not result["dataset_drift"]["drifted"]
+    assert not any(f["drifted"] for f in result["features"])
+    # The deployed model was refitted on every one of these rows, so it is surer of them than
+    # of the unseen test rows its reference predictions come from: only that may alert.
+    assert {a["rule"] for a in result["alerts"]} <= {"prediction_drift"}
+    assert proc.returncode == (1 if result["alerts"] else 0)
+    assert {f["name"] for f in result["features"]} >= {"distance", "carrier", "wind_gust"}
+    assert "flight_date" in " ".join(result["notes"])  # dates move on: not judged
+
+    time.sleep(1.1)
+    boundary = datetime.now(UTC).isoformat()
+    rng = np.random.default_rng(0)
+    drifted = data.copy()
+    drifted["distance"] = drifted["distance"] * 1.6
+    drifted["sched_dep_time"] = (drifted["sched_dep_time"] + 400).clip(upper=2359)
+    drifted.loc[rng.uniform(size=len(drifted)) < 0.3, "carrier"] = "ZZ"
+    drifted.loc[rng.uniform(size=len(drifted)) < 0.4, "humid"] = np.nan
+    _score(demo_copy, drifted, "drifted")
+    proc = loopml("monitor", "--since", boundary, "--json", cwd=demo_copy)
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads(proc.stdout)
+    flagged = {f["name"] for f in result["features"] if f["drifted"]}
+    assert {"distance", "sched_dep_time", "carrier", "humid"} <= flagged
+    assert not flagged & {"origin", "temp", "visib"}
+    assert {a["rule"] for a in result["alerts"]} >= {"dataset_drift"}
+    carrier = next(f for f in result["features"] if f["name"] == "carrier")
+    assert carrier["details"]["new_categories"] == ["ZZ"]
+
+    shown = loopml("monitor", "--since", boundary, cwd=demo_copy)
+    assert shown.returncode == 1 and "ALERT dataset_drift" in shown.stdout
+    project = Project(demo_copy / "loopml.yaml")
+    checks = project.store.meta.monitor_checks(project.spec.name)
+    project.close()
+    assert [c["dataset_drift"] for c in checks[:3]] == [True, True, False]
+
+
+def test_monitor_bad_windows_and_references(demo_copy: Path) -> None:
+    bad = loopml("monitor", "--since", "yesterday", cwd=demo_copy)
+    assert bad.returncode == 2 and "neither a duration" in bad.stderr
+    unknown = loopml("monitor", "champion", cwd=demo_copy)
+    assert unknown.returncode != 0 and "unknown model reference" in unknown.stderr
+    empty = loopml(
+        "monitor", "--since", "2000-01-01", "--until", "2000-01-02", "--json", cwd=demo_copy
+    )
+    assert empty.returncode == 0 and json.loads(empty.stdout)["rows"] == 0
