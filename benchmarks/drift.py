@@ -57,7 +57,8 @@ try:  # evidently >= 0.7
             column = name.split("column=")[1].split(",")[0].rstrip(")")
             drifted.append((column, value))
     tests = {c: v for c, v in drifted}
-    flagged = None
+    # Its default at this size: Wasserstein (numbers) / Jensen-Shannon (categories) >= 0.1.
+    flagged = [c for c, v in tests.items() if v >= 0.1]
 except ImportError:  # evidently 0.4 - 0.6
     from evidently.metric_preset import DataDriftPreset
     from evidently.report import Report
@@ -152,7 +153,7 @@ def run_evidently(ref_path: Path, cur_path: Path) -> dict:
     if not (VENV / "bin" / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run(
-            [str(VENV / "bin" / "pip"), "install", "-q", "evidently", "pandas", "pyarrow"],
+            [str(VENV / "bin" / "pip"), "install", "-q", "evidently", "pandas<3", "pyarrow"],
             check=True,
         )
     proc = subprocess.run(
