@@ -243,6 +243,12 @@ def test_two_workers_answer(trained_demo: object) -> None:
         answers = [server.post(records) for _ in range(20)]
         assert {a.status_code for a in answers} == {200}
         assert len({a.json()["request_id"] for a in answers}) == 20
+        # Each scrape sums both workers' counts, whichever worker answers it.
+        for _ in range(3):
+            total = _samples(server)[
+                ("loopml_requests_total", (("model_version", "1"), ("status", "200")))
+            ]
+            assert total == 20
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(timeout=30) == 0
 
@@ -325,3 +331,42 @@ def test_every_answered_record_is_logged_under_load_and_sigterm(demo_copy: Path)
     assert logged.groupby("request_id").size().to_dict() == answered
     assert (logged["model_version"] == 1).all() and logged["latency_ms"].gt(0).all()
     assert {"in.carrier", "prediction", "proba_yes"} <= set(logged.columns)
+
+
+def _samples(server: Server) -> dict[tuple[str, tuple], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{server.url}/metrics").text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_speak_prometheus_and_count_what_was_served(
+    server: Server, trained_demo: object
+) -> None:
+    records = demo_records(trained_demo.root, 5, _names(server))
+    before = _samples(server)
+    answers = [server.post(records[: 1 + i % 5]) for i in range(10)]
+    server.post([records[0] | {"distance": "far"}])
+    after = _samples(server)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert delta("loopml_requests_total", model_version="1", status="200") == 10
+    assert delta("loopml_requests_total", model_version="1", status="422") == 1
+    assert delta("loopml_records_total", model_version="1") == sum(1 + i % 5 for i in range(10))
+    labels = [label for a in answers for label in a.json()["predictions"]]
+    for label in set(labels):
+        assert delta("loopml_predictions_total", model_version="1", label=label) == labels.count(
+            label
+        )
+    assert delta("loopml_request_latency_seconds_count", model_version="1") == 10
+    info = [v for (name, labels), v in after.items() if name == "loopml_model_info"]
+    assert info == [1.0]
+    assert after[("loopml_log_dropped_rows", ())] == 0
+    assert after[("loopml_in_flight_requests", ())] == 0

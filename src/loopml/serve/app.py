@@ -4,6 +4,7 @@
     GET  /health    the process is alive
     GET  /ready     the model is loaded and the store answers (503 until then)
     GET  /metadata  the served version, its reference, task, classes and input signature
+    GET  /metrics   Prometheus: requests, latency, predictions, the prediction log, the model
     GET  /docs      OpenAPI documentation (/openapi.json)
 
 Requests are parsed by hand (orjson) rather than through pydantic models: a one-row request
@@ -34,6 +35,8 @@ from pydantic import BaseModel, Field
 from loopml.errors import NotFoundError
 from loopml.features.columns import Columns
 from loopml.monitor.log import LogBatch, PredictionLog, prediction_folder
+from loopml.serve.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from loopml.serve.metrics import ServeMetrics
 from loopml.serve.records import MAX_ERRORS, read_records
 from loopml.serve.slot import ModelSlot, Served
 
@@ -138,6 +141,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     project = Project(settings.spec_path)
     slot = ModelSlot(project.store, project.spec, settings.ref, threads=settings.threads)
     gate = _Gate(settings.max_concurrency)
+    metrics = ServeMetrics()
     executor = ThreadPoolExecutor(max_workers=max(1, settings.max_concurrency))
 
     predictions = (
@@ -151,7 +155,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         await asyncio.get_running_loop().run_in_executor(executor, slot.refresh)
         served = slot.current
         log.warning("serving `%s`: version %d of %s", slot.ref, served.version, project.spec.name)
-        follower = asyncio.create_task(_follow(slot, settings.poll_s, executor))
+        metrics.serving(served.version, slot.ref, served.run_id)
+        follower = asyncio.create_task(_follow(slot, settings.poll_s, executor, metrics))
         yield
         follower.cancel()
         executor.shutdown(wait=False)
@@ -188,7 +193,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
             _authorize(request, settings.token)
             gate.enter()
         except _Refused as refused:
+            metrics.observe(version=None, status=refused.status, seconds=0.0)
             return _refusal(refused, request_id)
+        metrics.in_flight.inc()
+        served = slot.current
         try:
             body = await _read_body(request, settings.max_body_bytes)
             records = _records(body, settings.max_rows)
@@ -214,17 +222,40 @@ def create_app(settings: ServeSettings) -> FastAPI:
                         numeric=served.numeric,
                     )
                 )
+                metrics.log_state(
+                    buffered=predictions.buffered,
+                    written=predictions.logged,
+                    dropped=predictions.dropped,
+                )
+            labels = outputs["prediction"] if served.model.classes is not None else ()
+            metrics.observe(
+                version=served.version,
+                status=200,
+                seconds=time.perf_counter() - started,
+                labels=labels,
+            )
             return response
         except _Refused as refused:
+            metrics.observe(version=served.version, status=refused.status, seconds=0.0)
             return _refusal(refused, request_id)
         except Exception:
             log.exception("request %s failed", request_id)
+            metrics.observe(version=served.version, status=500, seconds=0.0)
             return _refusal(
                 _Refused(500, f"the model failed on this request; the server log has {request_id}"),
                 request_id,
             )
         finally:
             gate.leave()
+            metrics.in_flight.dec()
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def prometheus(request: Request) -> Response:
+        try:
+            _authorize(request, settings.token)
+        except _Refused as refused:
+            return _refusal(refused, _request_id(request))
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     @app.get("/health", summary="Alive")
     async def health() -> dict[str, str]:
@@ -276,13 +307,16 @@ def create_app(settings: ServeSettings) -> FastAPI:
     return app
 
 
-async def _follow(slot: ModelSlot, every: float, executor: ThreadPoolExecutor) -> None:
+async def _follow(
+    slot: ModelSlot, every: float, executor: ThreadPoolExecutor, metrics: ServeMetrics
+) -> None:
     """Poll the registry and swap to the version the reference names now."""
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(every)
         try:
-            await loop.run_in_executor(executor, slot.refresh)
+            if await loop.run_in_executor(executor, slot.refresh):
+                metrics.serving(slot.current.version, slot.ref, slot.current.run_id)
         except NotFoundError as exc:
             log.warning(
                 "model `%s` no longer resolves (%s); still serving the last one", slot.ref, exc

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import tempfile
 from dataclasses import asdict, replace
 from typing import Any
 
 from loopml.errors import UsageError
 from loopml.serve.app import ServeSettings
+from loopml.serve.metrics import MULTIPROCESS_ENV
 
 LOOPBACK = frozenset(["127.0.0.1", "localhost", "::1"])
 TOKEN_ENV = "LOOPML_TOKEN"
@@ -54,20 +57,28 @@ def run_server(
     import uvicorn
 
     os.environ[_SETTINGS_ENV] = json.dumps(asdict(settings))
+    shared = None
+    if workers > 1:  # the workers' Prometheus counts meet in files there, summed per scrape
+        shared = tempfile.mkdtemp(prefix="loopml-metrics-")
+        os.environ[MULTIPROCESS_ENV] = shared
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler it found:
     # this one makes that a normal exit (status 0) rather than death by signal.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(
-        "loopml.serve.server:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=access_log,
-        log_level="warning",
-        timeout_graceful_shutdown=int(graceful_s),
-        server_header=False,
-    )
+    try:
+        uvicorn.run(
+            "loopml.serve.server:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=access_log,
+            log_level="warning",
+            timeout_graceful_shutdown=int(graceful_s),
+            server_header=False,
+        )
+    finally:
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
 
 
 def _exit_cleanly(signum: int, frame: Any) -> None:

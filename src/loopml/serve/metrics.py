@@ -1,0 +1,134 @@
+"""Prometheus metrics of a server: requests, latency, predictions, the log, the model.
+
+    metrics = ServeMetrics()
+    metrics.observe(version=3, status=200, seconds=0.0006, labels=["yes"])
+    metrics.render()  # the text exposition format for GET /metrics
+
+With several workers each process counts its own; `run_server` points PROMETHEUS_MULTIPROC_DIR
+at a folder they share, and `render` then sums them (prometheus_client's multiprocess mode),
+so a scrape sees the whole server whichever worker answers it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+
+class ServeMetrics:
+    """The server's metrics, in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.multiprocess = bool(os.environ.get(MULTIPROCESS_ENV))
+        self.registry = CollectorRegistry()
+        # In multiprocess mode values live in files, not in a registry.
+        registry = None if self.multiprocess else self.registry
+        gauge_mode = {"multiprocess_mode": "livesum"} if self.multiprocess else {}
+        self.requests = Counter(
+            "loopml_requests",
+            "Prediction requests answered, by model version and HTTP status.",
+            ["model_version", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "loopml_request_latency_seconds",
+            "Time from a request's body to its answer, by model version.",
+            ["model_version"],
+            buckets=_BUCKETS,
+            registry=registry,
+        )
+        self.records = Counter(
+            "loopml_records",
+            "Records scored, by model version.",
+            ["model_version"],
+            registry=registry,
+        )
+        self.predictions = Counter(
+            "loopml_predictions",
+            "Predicted classes (classifiers), by model version and class.",
+            ["model_version", "label"],
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "loopml_in_flight_requests", "Requests being handled.", registry=registry, **gauge_mode
+        )
+        self.log_buffered = Gauge(
+            "loopml_log_buffered_rows",
+            "Predictions waiting to be written to the prediction log.",
+            registry=registry,
+            **gauge_mode,
+        )
+        self.log_written = Gauge(
+            "loopml_log_written_rows",
+            "Predictions written to the prediction log by the live workers.",
+            registry=registry,
+            **gauge_mode,
+        )
+        self.log_dropped = Gauge(
+            "loopml_log_dropped_rows",
+            "Predictions the log dropped because its buffer stayed full (0 in normal operation).",
+            registry=registry,
+            **gauge_mode,
+        )
+        self.model = Gauge(
+            "loopml_model_info",
+            "The served model version (1 for the one answering now).",
+            ["model_version", "reference", "run_id"],
+            registry=registry,
+            **gauge_mode,
+        )
+        self._served: tuple[str, str, str] | None = None
+
+    def serving(self, version: int, reference: str, run_id: str) -> None:
+        """Mark the version that answers now (after a start or a swap)."""
+        if self._served is not None:
+            self.model.labels(*self._served).set(0)
+        self._served = (str(version), reference, run_id[:12])
+        self.model.labels(*self._served).set(1)
+
+    def observe(
+        self, *, version: int | None, status: int, seconds: float, labels: Iterable[Any] = ()
+    ) -> None:
+        """Count one answered request (and its predicted classes)."""
+        key = "none" if version is None else str(version)
+        self.requests.labels(key, str(status)).inc()
+        if status == 200:
+            self.latency.labels(key).observe(seconds)
+            counts: dict[str, int] = {}
+            n = 0
+            for label in labels:
+                counts[str(label)] = counts.get(str(label), 0) + 1
+                n += 1
+            self.records.labels(key).inc(n)
+            for label, count in counts.items():
+                self.predictions.labels(key, label).inc(count)
+
+    def log_state(self, *, buffered: int, written: int, dropped: int) -> None:
+        """The prediction log's counters, as they are now."""
+        self.log_buffered.set(buffered)
+        self.log_written.set(written)
+        self.log_dropped.set(dropped)
+
+    def render(self) -> bytes:
+        """The text exposition of every metric (summed over workers in multiprocess mode)."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
