@@ -242,6 +242,19 @@ class Project:
             announce(version)
         run_server(settings, host=host, port=port, workers=workers, access_log=access_log)
 
+    def feedback(self, source: str | Path) -> Any:
+        """Store ground-truth labels (request_id, label[, record]) from a CSV, Parquet or JSON
+        Lines file for the predictions they name; unknown ids are listed, not stored."""
+        from loopml.monitor.feedback import feedback_folder, record_feedback
+        from loopml.monitor.log import prediction_folder
+        from loopml.runs.scoring import read_input
+
+        path = Path(source)
+        rows = read_input(path)
+        return record_feedback(
+            prediction_folder(self), feedback_folder(self), rows, source=str(path)
+        )
+
     def monitor(
         self, ref: str | None = None, *, since: str | None = None, until: str | None = None
     ) -> Any:

@@ -648,6 +648,36 @@ def serve(
 
 @app.command()
 @_handled
+def feedback(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE", help="CSV, Parquet or JSON Lines: request_id, label[, record]."
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
+) -> None:
+    """Store ground truth for logged predictions, joined by request id; exit 1 on unknown ids."""
+    from loopml.console import console, print_json
+
+    summary = _project().feedback(source)
+    if as_json:
+        print_json(summary.to_dict())
+    else:
+        console.print(f"Stored {summary.accepted:,} of {summary.received:,} labels")
+        if summary.unknown_count:
+            shown = ", ".join(summary.unknown)
+            more = " …" if summary.unknown_count > len(summary.unknown) else ""
+            console.print(
+                f"{summary.unknown_count:,} label(s) name predictions the log does not hold, "
+                f"and were not stored: {shown}{more}"
+            )
+    if summary.unknown_count:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_handled
 def monitor(
     model: Annotated[
         str | None,

@@ -370,3 +370,28 @@ def test_metrics_speak_prometheus_and_count_what_was_served(
     assert info == [1.0]
     assert after[("loopml_log_dropped_rows", ())] == 0
     assert after[("loopml_in_flight_requests", ())] == 0
+
+
+def test_feedback_by_request_id_over_http_and_from_a_file(
+    server: Server, trained_demo: object, tmp_path: Path
+) -> None:
+    records = demo_records(trained_demo.root, 3, _names(server))
+    first = server.post(records[:1]).json()["request_id"]
+    second = server.post(records).json()["request_id"]
+    one = httpx.post(f"{server.url}/feedback", json={"request_id": first, "label": "yes"})
+    assert one.status_code == 200 and one.json()["accepted"] == 1
+    many = {"feedback": [{"request_id": second, "record": r, "label": "no"} for r in range(3)]}
+    assert httpx.post(f"{server.url}/feedback", json=many).json()["accepted"] == 3
+    unknown = httpx.post(f"{server.url}/feedback", json={"request_id": "made-up", "label": "no"})
+    assert unknown.status_code == 422 and unknown.json()["unknown"] == ["made-up"]
+    bad = httpx.post(f"{server.url}/feedback", json={"records": []})
+    assert bad.status_code == 422 and "request_id" in bad.json()["detail"]
+    assert httpx.post(f"{server.url}/feedback", content=b"[1]").status_code == 400
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"request_id": [first, "also-made-up"], "label": ["no", "yes"]}).to_csv(
+        labels, index=False
+    )
+    proc = loopml("feedback", str(labels), cwd=trained_demo.root)
+    assert proc.returncode == 1 and "also-made-up" in proc.stdout and "Stored 1 of 2" in proc.stdout
+    missing = loopml("feedback", str(tmp_path / "nothing.csv"), cwd=trained_demo.root)
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr

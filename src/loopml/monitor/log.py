@@ -19,6 +19,7 @@ explicit and the counter is exported (it stays 0 in normal operation).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -77,7 +78,7 @@ class PredictionLog:
         self._batches: deque[LogBatch] = deque()
         self._cond = threading.Condition()
         self._closing = False
-        self._sequence = 0
+        self._sequence = itertools.count(1)  # next() is atomic: flush() and the thread share it
         self._thread = threading.Thread(target=self._run, name="loopml-prediction-log", daemon=True)
         self._thread.start()
 
@@ -157,9 +158,8 @@ class PredictionLog:
         table = _table(batches)
         folder = self.folder / f"version={version}"
         folder.mkdir(parents=True, exist_ok=True)
-        self._sequence += 1
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        name = f"{stamp}-{os.getpid()}-{self._sequence}.parquet"
+        name = f"{stamp}-{os.getpid()}-{next(self._sequence)}.parquet"
         tmp = folder / f".{name}.tmp"
         pq.write_table(table, tmp)
         tmp.replace(folder / name)

@@ -4,6 +4,7 @@
     GET  /health    the process is alive
     GET  /ready     the model is loaded and the store answers (503 until then)
     GET  /metadata  the served version, its reference, task, classes and input signature
+    POST /feedback  {"request_id", "label"[, "record"]} (or {"feedback": [...]}): ground truth
     GET  /metrics   Prometheus: requests, latency, predictions, the prediction log, the model
     GET  /docs      OpenAPI documentation (/openapi.json)
 
@@ -32,8 +33,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from loopml.errors import NotFoundError
+from loopml.errors import DataError, NotFoundError
 from loopml.features.columns import Columns
+from loopml.monitor.feedback import feedback_folder, record_feedback
 from loopml.monitor.log import LogBatch, PredictionLog, prediction_folder
 from loopml.serve.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from loopml.serve.metrics import ServeMetrics
@@ -249,6 +251,36 @@ def create_app(settings: ServeSettings) -> FastAPI:
             gate.leave()
             metrics.in_flight.dec()
 
+    @app.post("/feedback", summary="Ground truth for earlier predictions, by request id")
+    async def feedback(request: Request) -> Response:
+        request_id = _request_id(request)
+        try:
+            _authorize(request, settings.token)
+            body = await _read_body(request, settings.max_body_bytes)
+            rows = _feedback_rows(body)
+        except _Refused as refused:
+            return _refusal(refused, request_id)
+        if predictions is not None:
+            predictions.flush()  # what this worker answered a moment ago is on disk first
+        loop = asyncio.get_running_loop()
+        try:
+            summary = await loop.run_in_executor(
+                executor,
+                lambda: record_feedback(
+                    prediction_folder(project), feedback_folder(project), rows, source="the body"
+                ),
+            )
+        except DataError as exc:
+            return _refusal(_Refused(422, exc.message), request_id)
+        status = 200 if summary.unknown_count == 0 else 422
+        body = summary.to_dict() | {"request_id": request_id}
+        if status == 422:
+            body["detail"] = (
+                f"{summary.unknown_count} label(s) name predictions this server never logged; "
+                "they were not stored"
+            )
+        return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus(request: Request) -> Response:
         try:
@@ -411,6 +443,23 @@ def _records(body: bytes, max_rows: int) -> list[Any]:
             413, f"{len(records):,} records is more than the {max_rows:,} a request may hold"
         )
     return records
+
+
+def _feedback_rows(body: bytes) -> Any:
+    import pandas as pd
+
+    try:
+        data = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError as exc:
+        raise _Refused(400, f"the body is not valid JSON ({exc.args[0]})") from None
+    rows = data.get("feedback", [data]) if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise _Refused(
+            400,
+            'send {"request_id": "…", "label": …} or {"feedback": [{"request_id": "…", '
+            '"label": …, "record": 0}, …]}',
+        )
+    return pd.DataFrame.from_records(rows)
 
 
 def _refusal(refused: _Refused, request_id: str) -> Response:
