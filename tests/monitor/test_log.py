@@ -79,3 +79,21 @@ def test_time_windows_and_torn_files(tmp_path: Path) -> None:
     recent = read_log(tmp_path, since=now - timedelta(days=1)).to_pandas()
     assert set(recent["request_id"]) == {"new"} and recent["record"].tolist() == [0, 1, 2]
     assert read_log(tmp_path / "nothing-here").num_rows == 0
+
+
+def test_rows_with_ids_of_their_own_are_record_zero(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path)
+    batch = _batch(3)
+    batch.request_id = ["job-0", "job-1", "job-2"]  # batch scoring: one id per row
+    batch.source = "score"
+    log.append(batch)
+    log.append(_batch(2, request="served"))
+    log.close()
+    table = read_log(tmp_path).to_pandas().sort_values(["request_id", "record"])
+    assert list(zip(table["request_id"], table["record"], strict=True)) == [
+        ("job-0", 0),
+        ("job-1", 0),
+        ("job-2", 0),
+        ("served", 0),
+        ("served", 1),
+    ]

@@ -157,6 +157,9 @@ def _service(table: Any) -> dict[str, Any]:
         return {"requests": 0, "latency_p50_ms": None, "latency_p99_ms": None, "rate_per_s": None}
     import pyarrow.compute as pc
 
+    table = table.filter(pc.equal(table.column("source"), "serve"))  # batch rows are no requests
+    if table.num_rows == 0:
+        return {"requests": 0, "latency_p50_ms": None, "latency_p99_ms": None, "rate_per_s": None}
     first = pc.equal(table.column("record"), 0)
     latency = table.filter(first).column("latency_ms").to_numpy(zero_copy_only=False)
     latency = latency[~np.isnan(latency)]

@@ -178,7 +178,17 @@ def _table(batches: list[LogBatch]) -> Any:
     stamps = np.repeat([int(batch.time * 1_000_000) for batch in batches], sizes)
     columns: dict[str, Any] = {
         "request_id": pa.array(ids, pa.string()),
-        "record": pa.array(np.concatenate([np.arange(n, dtype="int64") for n in sizes])),
+        # A record's position in its request; rows with an id of their own (batch) are 0.
+        "record": pa.array(
+            np.concatenate(
+                [
+                    np.arange(n, dtype="int64")
+                    if isinstance(b.request_id, str)
+                    else np.zeros(n, "int64")
+                    for b, n in zip(batches, sizes, strict=True)
+                ]
+            )
+        ),
         "time": pa.array(stamps.astype("int64")).cast(pa.timestamp("us", tz="UTC")),
         "model_version": pa.array(
             np.repeat([b.model_version for b in batches], sizes).astype("int64")

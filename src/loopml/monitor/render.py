@@ -12,8 +12,8 @@ def print_check(result: dict[str, Any]) -> None:
     """`loopml monitor`: drift per feature, the dataset verdict, service health, alerts."""
     window = f"since {result['since'][:19]}" if result["since"] else "all time"
     console.print(
-        f"Model version {result['model_version']}: {result['rows']:,} logged predictions "
-        f"in {result['requests']:,} requests ({window})"
+        f"Model version {result['model_version']}: {result['rows']:,} logged predictions, "
+        f"{result['requests']:,} requests served ({window})"
     )
     for note in result["notes"]:
         console.print(f"note: {note}")
