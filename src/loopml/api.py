@@ -264,6 +264,7 @@ class Project:
         spec's `monitor.since`. The check is recorded in the store.
         """
         from loopml.monitor.check import check_window, parse_since
+        from loopml.monitor.feedback import feedback_folder, read_feedback
         from loopml.monitor.log import prediction_folder
         from loopml.registry.versions import resolve
 
@@ -284,6 +285,7 @@ class Project:
             since=start,
             until=end,
             settings=self.spec.monitor.drift,
+            feedback=read_feedback(feedback_folder(self)),
         )
         data = result.to_dict()
         self.store.meta.add_monitor_check(

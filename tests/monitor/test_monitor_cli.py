@@ -78,3 +78,33 @@ def test_monitor_bad_windows_and_references(demo_copy: Path) -> None:
         "monitor", "--since", "2000-01-01", "--until", "2000-01-02", "--json", cwd=demo_copy
     )
     assert empty.returncode == 0 and json.loads(empty.stdout)["rows"] == 0
+
+
+def test_performance_from_feedback_and_a_metric_drop_alert(demo_copy: Path) -> None:
+    shutil.rmtree(demo_copy / ".loopml" / "artifacts" / "predictions", ignore_errors=True)
+    data = pd.read_csv(demo_copy / "data" / "flights.csv").dropna(subset=["late"])
+    data = data.assign(uid=[f"f{i}" for i in range(len(data))])
+    source, out = demo_copy / "new.csv", demo_copy / "new_scored.csv"
+    data.drop(columns="late").to_csv(source, index=False)
+    loopml("score", "latest", str(source), str(out), "--id", "uid", cwd=demo_copy, check=True)
+    scored = pd.read_csv(out)
+    truth = data.set_index("uid").loc[scored["uid"], "late"]
+    labels = demo_copy / "labels.csv"
+    pd.DataFrame({"request_id": scored["uid"], "label": truth.to_numpy()}).to_csv(
+        labels, index=False
+    )
+    assert loopml("feedback", str(labels), cwd=demo_copy).returncode == 0
+    result = json.loads(loopml("monitor", "--since", "1h", "--json", cwd=demo_copy).stdout)
+    performance = result["performance"]
+    assert performance["metric"] == "roc_auc" and performance["labelled"] == len(scored)
+    low, high = performance["interval"]
+    assert low <= performance["value"] <= high and performance["value"] > 0.6
+    assert "metric_drop" not in {a["rule"] for a in result["alerts"]}
+    # Ground truth that disagrees with the model: the measured roc_auc falls below the test's.
+    flipped = np.where(truth.to_numpy() == "yes", "no", "yes")
+    pd.DataFrame({"request_id": scored["uid"], "label": flipped}).to_csv(labels, index=False)
+    assert loopml("feedback", str(labels), cwd=demo_copy).returncode == 0
+    proc = loopml("monitor", "--since", "1h", "--json", cwd=demo_copy)
+    result = json.loads(proc.stdout)
+    assert proc.returncode == 1 and result["performance"]["value"] < 0.4
+    assert "metric_drop" in {a["rule"] for a in result["alerts"]}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from loopml.errors import NotFoundError, UsageError
 from loopml.monitor.drift import FeatureDrift, dataset_drift, feature_drift
@@ -87,8 +88,10 @@ def check_window(
     since: datetime | None = None,
     until: datetime | None = None,
     settings: Drift | None = None,
+    feedback: Any = None,
 ) -> MonitorResult:
-    """Drift, service health and alerts of `version`'s logged predictions in [since, until)."""
+    """Drift, performance (where `feedback` labels some predictions), service health and
+    alerts of `version`'s logged predictions in [since, until)."""
     settings = settings or Drift()
     run = store.meta.run(version["run_id"])
     reference = version.get("reference") or (run["chosen"] or {}).get("reference")
@@ -121,6 +124,9 @@ def check_window(
     if rows and predicted is not None:
         prediction = feature_drift("prediction", reference["prediction"], predicted, settings)
     verdict = dataset_drift(features, importance, settings)
+    performance = None
+    if feedback is not None and rows:
+        performance = window_performance(table, feedback, version, run)
     service = _service(table)
     result = MonitorResult(
         version=version["version"],
@@ -132,13 +138,56 @@ def check_window(
         prediction=prediction,
         dataset_drift=verdict,
         service=service,
-        performance=None,
+        performance=performance,
         notes=notes,
     )
     result.alerts = _alerts(result)
     if rows and not any(f.method != "too few rows" for f in features):
         notes.append(f"fewer than {settings.min_rows} rows per feature: drift not judged")
     return result
+
+
+def window_performance(
+    table: Any, feedback: Any, version: dict[str, Any], run: dict[str, Any]
+) -> dict[str, Any]:
+    """The version's metric on the window's labelled predictions, next to its test score."""
+    from loopml.evaluate.intervals import bootstrap_intervals
+    from loopml.evaluate.metrics import score
+
+    metric, task = version["metric"], version["task"]
+    tested = (version.get("test_metrics") or {}).get(metric)
+    names = ["request_id", "record"] + [c for c in table.column_names if c.startswith("proba_")]
+    names += ["prediction"]
+    logged = table.select(names).to_pandas()
+    joined = logged.merge(feedback, on=["request_id", "record"], how="inner")
+    out: dict[str, Any] = {"metric": metric, "labelled": len(joined), "test": tested}
+    if len(joined) < 2:
+        out |= {"value": None, "interval": None, "note": "too little ground truth in this window"}
+        return out
+    chosen = run["chosen"] or {}
+    if task == "regression":
+        y = pd.to_numeric(joined["label"], errors="coerce").to_numpy(dtype=float)
+        prediction: Any = joined["prediction"].to_numpy(dtype=float)
+        classes, threshold = None, 0.5
+    else:
+        classes = [str(c) for c in chosen.get("classes") or []]
+        y = joined["label"].astype(str).to_numpy()
+        unknown = sorted(set(y) - set(classes))
+        if unknown:
+            out |= {
+                "value": None,
+                "interval": None,
+                "note": f"labels {unknown[:5]} are not classes",
+            }
+            return out
+        proba = joined[[f"proba_{c}" for c in classes]].to_numpy(dtype=float)
+        prediction = proba[:, 1] if task == "binary" else proba
+        threshold = chosen.get("threshold") or 0.5
+    value = score(metric, y, prediction, classes=classes, threshold=threshold, task=task)
+    interval = bootstrap_intervals(
+        task, y, prediction, [metric], classes=classes, threshold=threshold, n_boot=300
+    )[metric]
+    return out | {"value": value, "interval": list(interval)}
 
 
 def _prediction_column(table: Any, task: str, run: dict[str, Any]) -> Any:
@@ -193,6 +242,30 @@ def _alerts(result: MonitorResult) -> list[dict[str, Any]]:
                 "threshold": verdict["threshold"],
             }
         )
+    performance = result.performance or {}
+    value, tested, low_high = (
+        performance.get("value"),
+        performance.get("test"),
+        performance.get("interval"),
+    )
+    if value is not None and tested is not None and low_high is not None:
+        from loopml.evaluate.metrics import metric_direction
+
+        higher = metric_direction(performance["metric"])
+        worse = low_high[1] < tested if higher else low_high[0] > tested
+        if worse:  # the whole interval lies on the wrong side of the test score
+            alerts.append(
+                {
+                    "rule": "metric_drop",
+                    "message": (
+                        f"{performance['metric']} on {performance['labelled']:,} labelled "
+                        f"predictions is {value:.4g} ({low_high[0]:.4g}–{low_high[1]:.4g}), "
+                        f"worse than {tested:.4g} on the test part"
+                    ),
+                    "value": value,
+                    "threshold": tested,
+                }
+            )
     if result.prediction is not None and result.prediction.drifted:
         alerts.append(
             {

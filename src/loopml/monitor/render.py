@@ -29,6 +29,16 @@ def print_check(result: dict[str, Any]) -> None:
         f"Dataset drift: {'YES' if verdict['drifted'] else 'no'} — {verdict['share']:.0%} of "
         f"the features drifted{weighted}"
     )
+    performance = result["performance"]
+    if performance and performance.get("value") is not None:
+        low, high = performance["interval"]
+        console.print(
+            f"Performance: {performance['metric']} {fmt(performance['value'])} "
+            f"({fmt(low)}–{fmt(high)}) on {performance['labelled']:,} labelled predictions; "
+            f"test {fmt(performance['test'])}"
+        )
+    elif performance:
+        console.print(f"Performance: {performance.get('note')}")
     service = result["service"]
     if service.get("latency_p50_ms") is not None:
         console.print(
