@@ -16,11 +16,8 @@ echoing its value. The pydantic models below only document the API.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
-import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -37,6 +34,16 @@ from loopml.errors import DataError, NotFoundError
 from loopml.features.columns import Columns
 from loopml.monitor.feedback import feedback_folder, record_feedback
 from loopml.monitor.log import LogBatch, PredictionLog, prediction_folder
+from loopml.serve.http import (
+    Gate,
+    Refused,
+    authorize,
+    parse_feedback,
+    parse_records,
+    read_body,
+    refusal,
+    request_id_of,
+)
 from loopml.serve.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from loopml.serve.metrics import ServeMetrics
 from loopml.serve.records import MAX_ERRORS, read_records
@@ -45,7 +52,6 @@ from loopml.serve.slot import ModelSlot, Served
 log = logging.getLogger("loopml.serve")
 
 BLOCK_ROWS = 2048  # rows scored between two checks of the request's timeout
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _JSON = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -104,45 +110,13 @@ class ErrorBody(BaseModel):
     request_id: str
 
 
-class _Refused(Exception):
-    def __init__(
-        self,
-        status: int,
-        detail: str,
-        errors: list[dict[str, Any]] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status, self.detail, self.errors, self.headers = status, detail, errors, headers
-
-
-class _Gate:
-    """Counts requests in flight against the concurrency limit."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.in_flight = 0
-
-    def enter(self) -> None:
-        if self.in_flight >= self.limit:
-            raise _Refused(
-                503,
-                f"the server is at its limit of {self.limit} requests in flight; retry shortly",
-                headers={"Retry-After": "1"},
-            )
-        self.in_flight += 1
-
-    def leave(self, *_: Any) -> None:
-        self.in_flight -= 1
-
-
 def create_app(settings: ServeSettings) -> FastAPI:
     """The FastAPI app serving `settings.ref` of the project at `settings.spec_path`."""
     from loopml.api import Project
 
     project = Project(settings.spec_path)
     slot = ModelSlot(project.store, project.spec, settings.ref, threads=settings.threads)
-    gate = _Gate(settings.max_concurrency)
+    gate = Gate(settings.max_concurrency)
     metrics = ServeMetrics()
     executor = ThreadPoolExecutor(max_workers=max(1, settings.max_concurrency))
 
@@ -190,18 +164,18 @@ def create_app(settings: ServeSettings) -> FastAPI:
     )
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
-        request_id = _request_id(request)
+        request_id = request_id_of(request)
         try:
-            _authorize(request, settings.token)
+            authorize(request, settings.token)
             gate.enter()
-        except _Refused as refused:
+        except Refused as refused:
             metrics.observe(version=None, status=refused.status, seconds=0.0)
-            return _refusal(refused, request_id)
+            return refusal(refused, request_id)
         metrics.in_flight.inc()
         served = slot.current
         try:
-            body = await _read_body(request, settings.max_body_bytes)
-            records = _records(body, settings.max_rows)
+            body = await read_body(request, settings.max_body_bytes)
+            records = parse_records(body, settings.max_rows)
             served = slot.current
             deadline = time.perf_counter() + settings.timeout_s  # from a fully received body
             answer, columns, outputs = _answer(served, records, settings, deadline=deadline)
@@ -237,14 +211,14 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 labels=labels,
             )
             return response
-        except _Refused as refused:
+        except Refused as refused:
             metrics.observe(version=served.version, status=refused.status, seconds=0.0)
-            return _refusal(refused, request_id)
+            return refusal(refused, request_id)
         except Exception:
             log.exception("request %s failed", request_id)
             metrics.observe(version=served.version, status=500, seconds=0.0)
-            return _refusal(
-                _Refused(500, f"the model failed on this request; the server log has {request_id}"),
+            return refusal(
+                Refused(500, f"the model failed on this request; the server log has {request_id}"),
                 request_id,
             )
         finally:
@@ -253,13 +227,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.post("/feedback", summary="Ground truth for earlier predictions, by request id")
     async def feedback(request: Request) -> Response:
-        request_id = _request_id(request)
+        request_id = request_id_of(request)
         try:
-            _authorize(request, settings.token)
-            body = await _read_body(request, settings.max_body_bytes)
-            rows = _feedback_rows(body)
-        except _Refused as refused:
-            return _refusal(refused, request_id)
+            authorize(request, settings.token)
+            body = await read_body(request, settings.max_body_bytes)
+            rows = parse_feedback(body)
+        except Refused as refused:
+            return refusal(refused, request_id)
         if predictions is not None:
             predictions.flush()  # what this worker answered a moment ago is on disk first
         loop = asyncio.get_running_loop()
@@ -271,7 +245,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 ),
             )
         except DataError as exc:
-            return _refusal(_Refused(422, exc.message), request_id)
+            return refusal(Refused(422, exc.message), request_id)
         status = 200 if summary.unknown_count == 0 else 422
         body = summary.to_dict() | {"request_id": request_id}
         if status == 422:
@@ -284,9 +258,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus(request: Request) -> Response:
         try:
-            _authorize(request, settings.token)
-        except _Refused as refused:
-            return _refusal(refused, _request_id(request))
+            authorize(request, settings.token)
+        except Refused as refused:
+            return refusal(refused, request_id_of(request))
         return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     @app.get("/health", summary="Alive")
@@ -309,11 +283,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.get("/metadata", summary="The served model version and its input signature")
     async def metadata(request: Request) -> Response:
-        request_id = _request_id(request)
+        request_id = request_id_of(request)
         try:
-            _authorize(request, settings.token)
-        except _Refused as refused:
-            return _refusal(refused, request_id)
+            authorize(request, settings.token)
+        except Refused as refused:
+            return refusal(refused, request_id)
         served = slot.current
         body = {
             "project": project.spec.name,
@@ -372,7 +346,7 @@ def _answer(
     if errors:
         shown = errors[:MAX_ERRORS]
         more = f" (the first {MAX_ERRORS} are listed)" if len(errors) > MAX_ERRORS else ""
-        raise _Refused(
+        raise Refused(
             422, f"{len(errors)} field(s) do not fit the model's input{more}", errors=shown
         )
     parts = []
@@ -390,86 +364,6 @@ def _answer(
 
 def _check_deadline(deadline: float, limit: float) -> None:
     if time.perf_counter() > deadline:
-        raise _Refused(
+        raise Refused(
             504, f"scoring took longer than the {limit:g} s limit; send fewer records per request"
         )
-
-
-def _request_id(request: Request) -> str:
-    given = request.headers.get("x-request-id")
-    return given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
-
-
-def _authorize(request: Request, token: str | None) -> None:
-    if token is None:
-        return
-    scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
-        raise _Refused(
-            401,
-            "this server needs a bearer token: send `Authorization: Bearer <token>`",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    too_big = f"the request body is larger than the {limit:,}-byte limit; send fewer records"
-    if declared.isdigit() and int(declared) > limit:
-        raise _Refused(413, too_big)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _Refused(413, too_big)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _records(body: bytes, max_rows: int) -> list[Any]:
-    if not body:
-        raise _Refused(400, 'the request has no body; send {"records": [{...}, ...]}')
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise _Refused(400, f"the body is not valid JSON ({exc.args[0]})") from None
-    records = data.get("records") if isinstance(data, dict) else None
-    if not isinstance(records, list):
-        raise _Refused(400, 'the body must be an object with a list "records": {"records": [...]}')
-    if not records:
-        raise _Refused(400, '"records" is empty; send at least one record')
-    if len(records) > max_rows:
-        raise _Refused(
-            413, f"{len(records):,} records is more than the {max_rows:,} a request may hold"
-        )
-    return records
-
-
-def _feedback_rows(body: bytes) -> Any:
-    import pandas as pd
-
-    try:
-        data = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError as exc:
-        raise _Refused(400, f"the body is not valid JSON ({exc.args[0]})") from None
-    rows = data.get("feedback", [data]) if isinstance(data, dict) else None
-    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
-        raise _Refused(
-            400,
-            'send {"request_id": "…", "label": …} or {"feedback": [{"request_id": "…", '
-            '"label": …, "record": 0}, …]}',
-        )
-    return pd.DataFrame.from_records(rows)
-
-
-def _refusal(refused: _Refused, request_id: str) -> Response:
-    body: dict[str, Any] = {"detail": refused.detail, "request_id": request_id}
-    if refused.errors is not None:
-        body["errors"] = refused.errors
-    headers = {"X-Request-ID": request_id, **(refused.headers or {})}
-    return Response(
-        orjson.dumps(body),
-        status_code=refused.status,
-        media_type="application/json",
-        headers=headers,
-    )
