@@ -179,6 +179,25 @@ def _slow_body(records: list[dict], started: threading.Event) -> Iterator[bytes]
     yield payload[10:]
 
 
+def _in_flight(server: Server, records: list[dict]) -> tuple[threading.Thread, dict]:
+    """A /predict request sent with a slow body, returned once the server is reading it."""
+    started, results = threading.Event(), {}
+
+    def send() -> None:
+        results["answer"] = httpx.post(
+            f"{server.url}/predict",
+            content=_slow_body(records, started),
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    assert started.wait(10)
+    time.sleep(0.2)
+    return thread, results
+
+
 def test_limits_answer_413_503_504(trained_demo: object) -> None:
     args = ("--max-rows", "300", "--max-body-mb", "0.2", "--max-concurrency", "1")
     with serving(trained_demo.root, "latest", *args, "--timeout", "0.001") as server:
@@ -188,46 +207,19 @@ def test_limits_answer_413_503_504(trained_demo: object) -> None:
         assert too_many.status_code == 413 and "300" in too_many.json()["detail"]
         huge = server.post([records[0] | {"tailnum": "N" * 300_000}])
         assert huge.status_code == 413 and "limit" in huge.json()["detail"]
-        slow = server.post(records)  # 300 rows go to a thread, which takes more than 1 ms
+        slow = server.post(records)  # scoring 300 rows takes more than 1 ms
         assert slow.status_code == 504 and "fewer records" in slow.json()["detail"]
-        time.sleep(0.5)  # the timed-out thread finishes and frees its place
-        started, results = threading.Event(), {}
-
-        def hold() -> None:
-            results["held"] = httpx.post(
-                f"{server.url}/predict",
-                content=_slow_body(records[:2], started),
-                headers={"Content-Type": "application/json"},
-                timeout=30,
-            )
-
-        holder = threading.Thread(target=hold)
-        holder.start()
-        assert started.wait(10)
-        time.sleep(0.2)
+        holder, results = _in_flight(server, records[:2])
         busy = server.post(records[:1])
         holder.join()
         assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
-        assert results["held"].status_code in (200, 504)  # answered, not refused as busy
+        assert results["answer"].status_code in (200, 504)  # answered, not refused as busy
 
 
 def test_sigterm_finishes_requests_in_flight(trained_demo: object) -> None:
     with serving(trained_demo.root, "latest") as server:
         records = demo_records(trained_demo.root, 5, _names(server))
-        started, results = threading.Event(), {}
-
-        def send() -> None:
-            results["answer"] = httpx.post(
-                f"{server.url}/predict",
-                content=_slow_body(records, started),
-                headers={"Content-Type": "application/json"},
-                timeout=30,
-            )
-
-        sender = threading.Thread(target=send)
-        sender.start()
-        assert started.wait(10)
-        time.sleep(0.2)
+        sender, results = _in_flight(server, records)
         server.proc.send_signal(signal.SIGTERM)
         sender.join()
         assert results["answer"].status_code == 200

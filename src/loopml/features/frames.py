@@ -19,6 +19,13 @@ def as_numbers(X: Any) -> np.ndarray:
     return as_frame(X).to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def as_floats(values: np.ndarray) -> np.ndarray:
+    """One column as float64: numbers and booleans as they are, text parsed, the rest NaN."""
+    if values.dtype.kind in "fiub":
+        return values.astype(np.float64, copy=False)
+    return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=np.float64)
+
+
 def as_categories(X: Any, lowercase: bool = False) -> pd.DataFrame:
     """Categorical columns as object text with np.nan for every kind of missing value."""
     # Any dtype is accepted (pandas str/string with NaN or pd.NA, object with None, category,

@@ -38,7 +38,7 @@ from sklearn.preprocessing import (
 
 from loopml.features.columns import Columns, as_columns
 from loopml.features.datetimes import DatetimeFeatures
-from loopml.features.frames import as_categories, as_numbers, category_texts
+from loopml.features.frames import as_categories, as_floats, as_numbers, category_texts
 from loopml.features.preprocess import original_column
 from loopml.models.trained import TrainedModel
 
@@ -55,17 +55,7 @@ def compile_model(model: TrainedModel, *, threads: int | None = None) -> Trained
     a server with several workers gives each its share). Fewer rows use one thread.
     """
     threads = threads or os.cpu_count() or 1
-    members = [CompiledPipeline(member, threads=threads) for member in model.members]
-    return TrainedModel(
-        members,
-        model.weights,
-        task=model.task,
-        columns=model.columns,
-        classes=model.classes,
-        calibration=model.calibration,
-        threshold=model.threshold,
-        names=model.names,
-    )
+    return model.with_members([CompiledPipeline(m, threads=threads) for m in model.members])
 
 
 class CompiledPipeline:
@@ -162,12 +152,7 @@ def _is_function(step: Any, function: Any) -> bool:
 
 
 def _floats(arrays: list[np.ndarray]) -> np.ndarray:
-    columns = [
-        values.astype(np.float64, copy=False)
-        if values.dtype.kind in "fiub"
-        else pd.to_numeric(values, errors="coerce").astype(np.float64)
-        for values in arrays
-    ]
+    columns = [as_floats(values) for values in arrays]
     return np.column_stack(columns) if columns else np.empty((0, 0))
 
 

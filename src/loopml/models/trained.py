@@ -94,6 +94,19 @@ class TrainedModel:
         parts = ", ".join(f"{n}×{w:.2f}" for n, w in zip(self.names, self.weights, strict=True))
         return f"TrainedModel({self.task}: {parts})"
 
+    def with_members(self, members: list[Any], weights: list[float] | None = None) -> TrainedModel:
+        """This model (task, columns, classes, calibration, threshold) over other members."""
+        return TrainedModel(
+            members,
+            self.weights if weights is None else weights,
+            task=self.task,
+            columns=self.columns,
+            classes=self.classes,
+            calibration=self.calibration,
+            threshold=self.threshold,
+            names=self.names,
+        )
+
     @property
     def classes_(self) -> np.ndarray:
         """The class labels, in the order of `predict_proba`'s columns (scikit-learn style)."""

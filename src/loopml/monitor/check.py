@@ -191,9 +191,7 @@ def window_performance(
 
 
 def _prediction_column(table: Any, task: str, run: dict[str, Any]) -> Any:
-    if task == "multiclass":
-        return table.column("prediction") if "prediction" in table.column_names else None
-    if task == "regression":
+    if task in ("multiclass", "regression"):  # the predicted class, or the value
         return table.column("prediction") if "prediction" in table.column_names else None
     classes = (run["chosen"] or {}).get("classes") or []
     names = [c for c in table.column_names if c.startswith("proba_")]

@@ -98,15 +98,7 @@ def _numeric(name: str, reference: dict[str, Any], current: Any, settings: Drift
         "missing_rate_reference": reference["missing_rate"],
     }
     if len(present) < settings.min_rows or "quantiles" not in reference:
-        return FeatureDrift(
-            **base,
-            method="too few rows",
-            score=0.0,
-            threshold=0.0,
-            drifted=False,
-            psi=0.0,
-            details={},
-        )
+        return _not_judged(base)
     edges = np.asarray(reference["edges"])
     psi = _psi(np.asarray(reference["shares"]), bin_shares(present, edges))
     grid = np.linspace(0, 1, len(reference["quantiles"]))
@@ -118,7 +110,7 @@ def _numeric(name: str, reference: dict[str, Any], current: Any, settings: Drift
     levels = (np.searchsorted(ref_q, ref_q, side="right") - 1) / (len(ref_q) - 1)
     cur_levels = np.searchsorted(np.sort(present), ref_q, side="right") / len(present)
     ks = float(np.max(np.abs(cur_levels - levels)))
-    n_ref = int(reference["count"] * (1 - reference["missing_rate"]))
+    n_ref = _present_count(reference)
     ks_p = _ks_p_value(ks, n_ref, len(present))
     if len(present) <= settings.small_sample:
         method, score, threshold = "ks", ks_p, settings.p_value
@@ -158,15 +150,7 @@ def _categorical(
         "missing_rate_reference": reference["missing_rate"],
     }
     if present < settings.min_rows:
-        return FeatureDrift(
-            **base,
-            method="too few rows",
-            score=0.0,
-            threshold=0.0,
-            drifted=False,
-            psi=0.0,
-            details={},
-        )
+        return _not_judged(base)
     known = [k for k in reference["shares"] if k != OTHER]
     ref = np.array([reference["shares"][k] for k in known] + [reference["shares"].get(OTHER, 0.0)])
     seen = set(known)
@@ -177,7 +161,7 @@ def _categorical(
     new = [k for k in counts if k not in seen] if OTHER not in reference["shares"] else []
     new_share = sum(counts[k] for k in new) / present
     psi = _psi(ref, cur)
-    n_ref = int(reference["count"] * (1 - reference["missing_rate"]))
+    n_ref = _present_count(reference)
     js = _jensen_shannon(ref, cur, n_ref, present)
     chi_p = _chi2_p_value(ref, cur * present)
     if present <= settings.small_sample:
@@ -207,6 +191,17 @@ def _categorical(
         psi=psi,
         details=details,
     )
+
+
+def _not_judged(base: dict[str, Any]) -> FeatureDrift:
+    return FeatureDrift(
+        **base, method="too few rows", score=0.0, threshold=0.0, drifted=False, psi=0.0, details={}
+    )
+
+
+def _present_count(reference: dict[str, Any]) -> int:
+    """How many training values the reference statistics of a column were made from."""
+    return int(reference["count"] * (1 - reference["missing_rate"]))
 
 
 def _floats(values: Any) -> np.ndarray:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from loopml.features.columns import as_columns
 from loopml.features.datetimes import to_timestamps
-from loopml.features.frames import category_texts
+from loopml.features.frames import as_floats, category_texts
 
 N_BINS = 10
 N_QUANTILES = 101
@@ -97,9 +97,7 @@ def as_numbers(values: np.ndarray, role: str) -> np.ndarray:
         stamps = to_timestamps(values)
         days = (stamps - np.datetime64(0, "us")) / np.timedelta64(1, "D")
         return np.where(np.isnat(stamps), np.nan, days)
-    if values.dtype.kind in "fiub":
-        return values.astype(np.float64)
-    return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=np.float64)
+    return as_floats(values)
 
 
 def bin_shares(present: np.ndarray, edges: np.ndarray) -> np.ndarray:

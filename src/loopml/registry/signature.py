@@ -22,7 +22,7 @@ import pandas as pd
 from loopml.errors import DataError
 from loopml.features.columns import Columns, as_columns
 from loopml.features.datetimes import to_timestamps
-from loopml.features.frames import category_texts
+from loopml.features.frames import as_floats, category_texts
 
 MAX_CATEGORIES = 1000  # categories recorded per column; beyond, unseen values are not judged
 UNKNOWN_POLICIES = ("allow", "reject")
@@ -120,7 +120,7 @@ class Signature:
                     problems.append(Problem(column.name, rows, why))
                     valid[rows] = False
             if column.min is not None and column.max is not None:
-                numbers = _numbers(values)
+                numbers = as_floats(values)
                 outside = np.count_nonzero((numbers < column.min) | (numbers > column.max))
                 if outside:
                     out_of_range[column.name] = int(outside)
@@ -133,12 +133,6 @@ def _join(current: str, why: str) -> str:
 
 
 _TRUTH = frozenset(["true", "false", "1", "0", "1.0", "0.0", "yes", "no"])
-
-
-def _numbers(values: np.ndarray) -> np.ndarray:
-    if values.dtype.kind in "fiu":
-        return values.astype(np.float64, copy=False)
-    return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=np.float64)
 
 
 def _problems(
@@ -156,7 +150,7 @@ def _problems(
         ):
             is_flag = np.fromiter((isinstance(v, bool | np.bool_) for v in values), bool)
             found.append((is_flag, f"`{column.name}` is true/false, not a number"))
-        numbers = _numbers(values)
+        numbers = as_floats(values)
         found.append((np.isnan(numbers) & ~absent, f"`{column.name}` is not a number"))
         found.append((np.isinf(numbers), f"`{column.name}` is infinite"))
     elif column.role == "boolean":

@@ -66,16 +66,7 @@ def refit_on_all_rows(
     for candidate in chosen.members[: len(model.members)]:
         pipeline = refit_pipeline(candidate, get_family(candidate.family), data)
         fitted.append(_single_threaded(pipeline.fit(X, y)))
-    return TrainedModel(
-        fitted,
-        weights,
-        task=model.task,
-        columns=model.columns,
-        classes=model.classes,
-        calibration=model.calibration,
-        threshold=model.threshold,
-        names=model.names,
-    )
+    return model.with_members(fitted, weights)
 
 
 def evaluate_model(

@@ -146,9 +146,6 @@ def create_app(settings: ServeSettings) -> FastAPI:
         version="1",
         lifespan=lifespan,
     )
-    app.state.slot = slot
-    app.state.gate = gate
-    app.state.predictions = predictions
 
     @app.post(
         "/predict",
@@ -176,7 +173,6 @@ def create_app(settings: ServeSettings) -> FastAPI:
         try:
             body = await read_body(request, settings.max_body_bytes)
             records = parse_records(body, settings.max_rows)
-            served = slot.current
             deadline = time.perf_counter() + settings.timeout_s  # from a fully received body
             answer, columns, outputs = _answer(served, records, settings, deadline=deadline)
             answer["model_version"] = served.version
@@ -186,15 +182,15 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 media_type="application/json",
                 headers={"X-Request-ID": request_id},
             )
+            elapsed = time.perf_counter() - started
             if predictions is not None:
-                latency = (time.perf_counter() - started) * 1000
                 predictions.append(
                     LogBatch(
                         request_id,
                         served.version,
                         columns.data,
                         outputs,
-                        latency_ms=latency,
+                        latency_ms=elapsed * 1000,
                         numeric=served.numeric,
                     )
                 )
@@ -207,7 +203,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             metrics.observe(
                 version=served.version,
                 status=200,
-                seconds=time.perf_counter() - started,
+                seconds=elapsed,
                 labels=labels,
             )
             return response

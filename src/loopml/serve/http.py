@@ -49,7 +49,7 @@ class Gate:
             )
         self.in_flight += 1
 
-    def leave(self, *_: Any) -> None:
+    def leave(self) -> None:
         self.in_flight -= 1
 
 
