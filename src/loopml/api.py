@@ -256,16 +256,25 @@ class Project:
         )
 
     def monitor(
-        self, ref: str | None = None, *, since: str | None = None, until: str | None = None
+        self,
+        ref: str | None = None,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        report_path: Path | None = None,
+        report: bool = True,
     ) -> Any:
-        """Drift, service health and alerts of model `ref`'s logged predictions in a window.
+        """Drift, performance, service health and alerts of model `ref`'s logged predictions
+        in a window; the check is recorded in the store, its alerts posted to the spec's
+        webhook, and (with `report`) an HTML report written.
 
         `ref` defaults to `production` when that alias exists, else `latest`; `since` to the
-        spec's `monitor.since`. The check is recorded in the store.
+        spec's `monitor.since`.
         """
+        from loopml.monitor.alerts import post_alerts
         from loopml.monitor.check import check_window, parse_since
         from loopml.monitor.feedback import feedback_folder, read_feedback
-        from loopml.monitor.log import prediction_folder
+        from loopml.monitor.log import event_folder, prediction_folder
         from loopml.registry.versions import resolve
 
         if ref is None:
@@ -275,7 +284,8 @@ class Project:
                 else "latest"
             )
         version = resolve(self.store, self.spec.name, str(ref))
-        start = parse_since(since or self.spec.monitor.since)
+        settings = self.spec.monitor
+        start = parse_since(since or settings.since)
         end = None if until is None else parse_since(until)
         result = check_window(
             self.store,
@@ -284,9 +294,26 @@ class Project:
             version,
             since=start,
             until=end,
-            settings=self.spec.monitor.drift,
+            settings=settings,
+            goals=self.spec.goals,
             feedback=read_feedback(feedback_folder(self)),
+            events_folder=event_folder(self),
+            periods=settings.periods if report else 0,
         )
+        if result.alerts and settings.webhook is not None:
+            payload = {
+                "project": self.spec.name,
+                "model_version": result.version,
+                "since": None if start is None else start.isoformat(),
+                "until": None if end is None else end.isoformat(),
+                "rows": result.rows,
+                "alerts": result.alerts,
+            }
+            result.webhook = post_alerts(settings.webhook, payload)
+        if report:
+            from loopml.report.monitor_report import write_monitor_report
+
+            result.report_path = write_monitor_report(self.spec, self.root, result, report_path)
         data = result.to_dict()
         self.store.meta.add_monitor_check(
             {

@@ -690,13 +690,24 @@ def monitor(
     until: Annotated[
         str | None, typer.Option("--until", help="Window end (same forms; default: now).")
     ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Where to write the HTML report.")
+    ] = None,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="Skip the HTML report (faster checks from cron).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Check the logged predictions for drift and service health; exit 1 when an alert fires."""
+    """Check the logged predictions for drift, performance and service health; exit 1 when an
+    alert fires."""
     from loopml.console import print_json
     from loopml.monitor.render import print_check
 
-    result = _project().monitor(model, since=since, until=until).to_dict()
+    result = (
+        _project()
+        .monitor(model, since=since, until=until, report_path=report, report=not no_report)
+        .to_dict()
+    )
     if as_json:
         print_json(result)
     else:

@@ -263,11 +263,47 @@ class Drift(_Section):
     min_rows: Annotated[int, Field(ge=1)] = 30
 
 
+class Alerts(_Section):
+    """When `loopml monitor` raises an alert; a rule set to null is off (docs/guide/monitor.md)."""
+
+    dataset_drift: bool = True  # the share of drifted features reaches drift.dataset_share
+    prediction_drift: bool = True
+    # column (or "*" for every column) -> the PSI above which that feature's drift alerts
+    feature_psi: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    # How much worse than its test score the metric may get (observed, or estimated without
+    # labels) before it alerts; the observed interval must also lie below the test score.
+    metric_drop: Annotated[float, Field(ge=0)] | None = 0.0
+    estimated: bool = True  # judge the label-free estimate too (classifiers)
+    latency_p99_ms: Annotated[float, Field(gt=0)] | None = None  # default: the p99 goal
+    error_rate: Annotated[float, Field(ge=0, le=1)] | None = 0.05  # or the error_rate goal
+    dropped_rows: Annotated[int, Field(ge=0)] | None = 0  # alert above this many dropped
+    min_requests: Annotated[int, Field(ge=1)] = 30  # service rules need this many requests
+
+
+class Webhook(_Section):
+    """Where `loopml monitor` posts its alerts (JSON); a failing webhook never fails the check."""
+
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)  # "${VAR}" reads the environment
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    retries: Annotated[int, Field(ge=0, le=10)] = 3
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
+
+
 class Monitor(_Section):
     """How `loopml monitor` judges the prediction log."""
 
     since: str = "7d"
     drift: Drift = Field(default_factory=Drift)
+    alerts: Alerts = Field(default_factory=Alerts)
+    webhook: Webhook | None = None
+    periods: Annotated[int, Field(ge=1, le=200)] = 12  # time buckets of the monitoring report
 
 
 class StoreConfig(_Section):

@@ -54,7 +54,8 @@ def test_the_writer_flushes_on_its_own_interval(tmp_path: Path) -> None:
 
 
 def test_a_full_buffer_drops_and_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    log = PredictionLog(tmp_path, flush_s=0.01, capacity=10, block_s=0.01)
+    events = tmp_path / "events"
+    log = PredictionLog(tmp_path / "log", flush_s=0.01, capacity=10, block_s=0.01, events=events)
     slow = log._write_segment
 
     def stalled(version: int, batches: list) -> None:
@@ -66,7 +67,27 @@ def test_a_full_buffer_drops_and_counts(tmp_path: Path, monkeypatch: pytest.Monk
     log.close()
     assert 0 < accepted < 20
     assert log.dropped == (20 - accepted) * 5 and log.logged == accepted * 5
-    assert read_log(tmp_path).num_rows == log.logged
+    assert read_log(tmp_path / "log").num_rows == log.logged
+    dropped = read_log(events).to_pandas()  # what monitor's dropped_rows rule reads
+    assert set(dropped["kind"]) == {"dropped"} and dropped["rows"].sum() == log.dropped
+
+
+def test_refused_requests_are_service_events(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "log", flush_s=60, events=tmp_path / "events")
+    log.append(_batch(2, request="ok"))
+    log.note("bad-1", 422, 3)
+    log.note("bad-2", 500, None)
+    log.close()
+    events = read_log(tmp_path / "events").to_pandas()
+    assert events[["request_id", "status", "kind", "model_version"]].values.tolist() == [
+        ["bad-1", 422, "refused", 3],
+        ["bad-2", 500, "failed", -1],
+    ]
+    assert read_log(tmp_path / "log").num_rows == 2  # events never mix with predictions
+    quiet = PredictionLog(tmp_path / "quiet", flush_s=60)  # no events folder: notes are ignored
+    quiet.note("bad-3", 422, 1)
+    quiet.close()
+    assert not (tmp_path / "quiet").exists()
 
 
 def test_time_windows_and_torn_files(tmp_path: Path) -> None:

@@ -1,12 +1,14 @@
 """`loopml monitor`: the prediction log of a window against the model version's reference.
 
     result = check_window(store, spec, ref="production", since=..., until=None)
-    result.to_dict()  # rows, features, prediction, dataset_drift, service, performance, alerts
+    result.to_dict()  # rows, features, prediction, dataset_drift, service, performance,
+                      # estimated, alerts, timeline
 
 Drift per feature and of the predictions (monitor/drift.py), a dataset verdict weighted by
-the version's permutation importance, service health from the logged latencies, and the
-alerts those raise. Performance needs ground truth (feedback), which is reported as not
-yet available when there is none.
+the version's permutation importance, service health (monitor/service.py), performance on
+the labelled predictions (ground truth from feedback), a label-free estimate for
+classifiers (monitor/estimate.py), and the alerts the spec's rules raise (monitor/alerts.py).
+With `periods`, the same figures per time bucket of the window, for the report's charts.
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from loopml.errors import NotFoundError, UsageError
+from loopml.monitor.alerts import raise_alerts
 from loopml.monitor.drift import FeatureDrift, dataset_drift, feature_drift
+from loopml.monitor.estimate import DRAWS, estimated_performance
 from loopml.monitor.log import INPUT_PREFIX, read_log
-from loopml.spec import Drift
+from loopml.monitor.service import service_health
+from loopml.spec import Goal, Monitor
 from loopml.store import Store
 
+PERIOD_DRAWS = 50  # each period's estimate is a point on a chart: fewer draws will do
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -42,8 +47,12 @@ class MonitorResult:
     dataset_drift: dict[str, Any]
     service: dict[str, Any]
     performance: dict[str, Any] | None
+    estimated: dict[str, Any] | None = None
     alerts: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    webhook: dict[str, Any] | None = None  # how posting the alerts went, when one is set
+    report_path: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for --json."""
@@ -58,8 +67,12 @@ class MonitorResult:
             "dataset_drift": self.dataset_drift,
             "service": self.service,
             "performance": self.performance,
+            "estimated": self.estimated,
             "alerts": self.alerts,
             "notes": self.notes,
+            "timeline": self.timeline,
+            "webhook": self.webhook,
+            "report_path": None if self.report_path is None else str(self.report_path),
         }
 
 
@@ -87,12 +100,16 @@ def check_window(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
-    settings: Drift | None = None,
+    settings: Monitor | None = None,
+    goals: list[Goal] | None = None,
     feedback: Any = None,
+    events_folder: Path | None = None,
+    periods: int = 0,
 ) -> MonitorResult:
-    """Drift, performance (where `feedback` labels some predictions), service health and
-    alerts of `version`'s logged predictions in [since, until)."""
-    settings = settings or Drift()
+    """Drift, performance (observed where `feedback` labels predictions, else estimated),
+    service health and alerts of `version`'s logged predictions in [since, until); with
+    `periods`, the same per time bucket in `timeline`."""
+    settings = settings or Monitor()
     run = store.meta.run(version["run_id"])
     reference = version.get("reference") or (run["chosen"] or {}).get("reference")
     if reference is None:
@@ -101,50 +118,154 @@ def check_window(
             "statistics; retrain it to monitor drift"
         )
     table = read_log(log_folder, since=since, until=until, version=version["version"])
+    events = None
+    if events_folder is not None:
+        events = read_log(events_folder, since=since, until=until)
+        if events.num_rows:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            mine = pa.array([version["version"], -1], pa.int64())  # -1: before any model
+            events = events.filter(pc.is_in(events.column("model_version"), mine))
+    context = _Context(version, run, reference, settings, feedback)
+    result = _judge(table, events, context)
+    result.since, result.until = since, until
+    result.alerts = raise_alerts(result, settings.alerts, goals or [])
+    if periods > 1 and table.num_rows:
+        result.timeline = _timeline(table, events, context, periods)
+    return result
+
+
+@dataclass
+class _Context:
+    """What every window of one check is judged against."""
+
+    version: dict[str, Any]
+    run: dict[str, Any]
+    reference: dict[str, Any]
+    settings: Monitor
+    feedback: Any
+    estimated_reference: float | None = None
+
+    @property
+    def importance(self) -> dict[str, float]:
+        items = (self.run["test_metrics"] or {}).get("importance") or []
+        return {item["feature"]: float(item["importance"]) for item in items}
+
+
+def _judge(table: Any, events: Any, context: _Context, *, draws: int = DRAWS) -> MonitorResult:
+    version, reference, drift = context.version, context.reference, context.settings.drift
     rows = table.num_rows
     notes = []
     if rows == 0:
         notes.append("no predictions were logged in this window")
-    importance = {
-        item["feature"]: float(item["importance"])
-        for item in ((run["test_metrics"] or {}).get("importance") or [])
-    }
-    features = []
     dates = [name for name, stats in reference["features"].items() if stats["role"] == "datetime"]
     if dates:
         notes.append(
             f"date columns ({', '.join(dates)}) are not judged for drift: dates move on by nature"
         )
+    features = []
     for name, stats in reference["features"].items():
         column = INPUT_PREFIX + name
         if rows and column in table.column_names and name not in dates:
-            features.append(feature_drift(name, stats, table.column(column), settings))
+            features.append(feature_drift(name, stats, table.column(column), drift))
     prediction = None
-    predicted = _prediction_column(table, version["task"], run)
+    predicted = _prediction_column(table, version["task"], context.run)
     if rows and predicted is not None:
-        prediction = feature_drift("prediction", reference["prediction"], predicted, settings)
-    verdict = dataset_drift(features, importance, settings)
-    performance = None
-    if feedback is not None and rows:
-        performance = window_performance(table, feedback, version, run)
-    service = _service(table)
-    result = MonitorResult(
+        prediction = feature_drift("prediction", reference["prediction"], predicted, drift)
+    performance = estimated = None
+    if rows:
+        if context.feedback is not None:
+            performance = window_performance(table, context.feedback, version, context.run)
+        estimated = estimated_performance(
+            table,
+            version,
+            context.run,
+            reference,
+            draws=draws,
+            reference_value=context.estimated_reference,
+        )
+        if estimated is not None:  # the test part's estimate is the same for every period
+            context.estimated_reference = estimated.get("reference")
+    service = service_health(table, events)
+    if rows and not any(f.method != "too few rows" for f in features):
+        notes.append(f"fewer than {drift.min_rows} rows per feature: drift not judged")
+    return MonitorResult(
         version=version["version"],
-        since=since,
-        until=until,
+        since=None,
+        until=None,
         rows=rows,
         requests=service.pop("requests"),
         features=features,
         prediction=prediction,
-        dataset_drift=verdict,
+        dataset_drift=dataset_drift(features, context.importance, drift),
         service=service,
         performance=performance,
+        estimated=estimated,
         notes=notes,
     )
-    result.alerts = _alerts(result)
-    if rows and not any(f.method != "too few rows" for f in features):
-        notes.append(f"fewer than {settings.min_rows} rows per feature: drift not judged")
-    return result
+
+
+def _timeline(table: Any, events: Any, context: _Context, periods: int) -> list[dict[str, Any]]:
+    """The window cut into `periods` equal spans of time, each judged on its own rows."""
+    import pyarrow.compute as pc
+
+    stamps = table.column("time")
+    start, end = pc.min(stamps).as_py(), pc.max(stamps).as_py()
+    step = (end - start) / periods
+    if step.total_seconds() <= 0:
+        return []
+    out = []
+    for i in range(periods):
+        low = start + step * i
+        high = end if i == periods - 1 else start + step * (i + 1)
+        last = i == periods - 1  # the last span includes its end
+        part = table.filter(_between(stamps, low, high, last))
+        if part.num_rows == 0:
+            continue
+        part_events = None
+        if events is not None and events.num_rows:
+            part_events = events.filter(_between(events.column("time"), low, high, last))
+        judged = _judge(part, part_events, context, draws=PERIOD_DRAWS)
+        out.append(
+            {
+                "start": low.isoformat(),
+                "end": high.isoformat(),
+                "rows": judged.rows,
+                "requests": judged.requests,
+                "features": {
+                    f.name: {"score": f.score, "psi": f.psi, "drifted": f.drifted}
+                    for f in judged.features
+                    if f.method != "too few rows"
+                },
+                "dataset_share": judged.dataset_drift["share"],
+                "prediction": None
+                if judged.prediction is None
+                else {"score": judged.prediction.score, "drifted": judged.prediction.drifted},
+                "performance": _figure(judged.performance),
+                "estimated": _figure(judged.estimated),
+                "service": judged.service,
+            }
+        )
+    return out
+
+
+def _between(times: Any, low: datetime, high: datetime, last: bool) -> Any:
+    """A mask of `times` in [low, high), or [low, high] for the last span."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = pa.timestamp("us", tz="UTC")
+    upper = pc.less_equal if last else pc.less
+    return pc.and_(
+        pc.greater_equal(times, pa.scalar(low, kind)), upper(times, pa.scalar(high, kind))
+    )
+
+
+def _figure(performance: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not performance or performance.get("value") is None:
+        return None
+    return {"value": performance["value"], "interval": performance["interval"]}
 
 
 def window_performance(
@@ -197,83 +318,3 @@ def _prediction_column(table: Any, task: str, run: dict[str, Any]) -> Any:
     names = [c for c in table.column_names if c.startswith("proba_")]
     positive = f"proba_{classes[1]}" if len(classes) == 2 else (names[-1] if names else None)
     return table.column(positive) if positive in table.column_names else None
-
-
-def _service(table: Any) -> dict[str, Any]:
-    if table.num_rows == 0:
-        return {"requests": 0, "latency_p50_ms": None, "latency_p99_ms": None, "rate_per_s": None}
-    import pyarrow.compute as pc
-
-    table = table.filter(pc.equal(table.column("source"), "serve"))  # batch rows are no requests
-    if table.num_rows == 0:
-        return {"requests": 0, "latency_p50_ms": None, "latency_p99_ms": None, "rate_per_s": None}
-    first = pc.equal(table.column("record"), 0)
-    latency = table.filter(first).column("latency_ms").to_numpy(zero_copy_only=False)
-    latency = latency[~np.isnan(latency)]
-    times = table.column("time")
-    start, end = pc.min(times).as_py(), pc.max(times).as_py()
-    seconds = max((end - start).total_seconds(), 1.0)
-    requests = int(pc.sum(first).as_py() or 0)
-    return {
-        "requests": requests,
-        "rate_per_s": requests / seconds,
-        "latency_p50_ms": float(np.percentile(latency, 50)) if len(latency) else None,
-        "latency_p99_ms": float(np.percentile(latency, 99)) if len(latency) else None,
-        "first": start.isoformat(),
-        "last": end.isoformat(),
-    }
-
-
-def _alerts(result: MonitorResult) -> list[dict[str, Any]]:
-    alerts = []
-    verdict = result.dataset_drift
-    if verdict["drifted"]:
-        alerts.append(
-            {
-                "rule": "dataset_drift",
-                "message": (
-                    f"{verdict['share']:.0%} of the features drifted"
-                    f"{' (weighted by importance)' if verdict['weighted'] else ''}, at or above "
-                    f"{verdict['threshold']:.0%}: {', '.join(verdict['drifted_features'][:8])}"
-                ),
-                "value": verdict["share"],
-                "threshold": verdict["threshold"],
-            }
-        )
-    performance = result.performance or {}
-    value, tested, low_high = (
-        performance.get("value"),
-        performance.get("test"),
-        performance.get("interval"),
-    )
-    if value is not None and tested is not None and low_high is not None:
-        from loopml.evaluate.metrics import metric_direction
-
-        higher = metric_direction(performance["metric"])
-        worse = low_high[1] < tested if higher else low_high[0] > tested
-        if worse:  # the whole interval lies on the wrong side of the test score
-            alerts.append(
-                {
-                    "rule": "metric_drop",
-                    "message": (
-                        f"{performance['metric']} on {performance['labelled']:,} labelled "
-                        f"predictions is {value:.4g} ({low_high[0]:.4g}–{low_high[1]:.4g}), "
-                        f"worse than {tested:.4g} on the test part"
-                    ),
-                    "value": value,
-                    "threshold": tested,
-                }
-            )
-    if result.prediction is not None and result.prediction.drifted:
-        alerts.append(
-            {
-                "rule": "prediction_drift",
-                "message": (
-                    f"the predictions drifted ({result.prediction.method} "
-                    f"{result.prediction.score:.3g}, threshold {result.prediction.threshold:g})"
-                ),
-                "value": result.prediction.score,
-                "threshold": result.prediction.threshold,
-            }
-        )
-    return alerts

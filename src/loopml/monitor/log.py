@@ -15,6 +15,10 @@ most the last interval and never leaves a torn file. Each process writes its own
 The buffer is bounded (`capacity` rows). When it is full, `append` waits up to `block_s`
 for the writer to make room, then drops the batch and counts it in `dropped`: the policy is
 explicit and the counter is exported (it stays 0 in normal operation).
+
+Given an `events` folder, the log also keeps the service's events there, written at the same
+flushes: each refused or failed request (`note`) and each batch of dropped rows, so that
+`loopml monitor` can judge the error rate and the log's own losses of any window.
 """
 
 from __future__ import annotations
@@ -68,8 +72,11 @@ class PredictionLog:
         flush_rows: int = 16_384,
         capacity: int = 200_000,
         block_s: float = 0.05,
+        events: Path | None = None,
     ) -> None:
         self.folder = Path(folder)
+        self.events = None if events is None else Path(events)
+        self._events: list[tuple[float, str, int, str, int, int]] = []
         self.flush_s, self.flush_rows = flush_s, flush_rows
         self.capacity, self.block_s = capacity, block_s
         self.logged = 0  # rows written to disk
@@ -96,6 +103,7 @@ class PredictionLog:
                     self._cond.wait(left)
                 if self.buffered + n > self.capacity:
                     self.dropped += n
+                    self._event("", 0, "dropped", n, batch.model_version)
                     log.warning("prediction log full: %d rows dropped (%d in all)", n, self.dropped)
                     return False
             self._batches.append(batch)
@@ -104,12 +112,23 @@ class PredictionLog:
                 self._cond.notify_all()
         return True
 
+    def note(self, request_id: str, status: int, version: int | None) -> None:
+        """Record a refused or failed request (an HTTP status >= 400) as a service event."""
+        with self._cond:
+            self._event(request_id, status, "refused" if status < 500 else "failed", 0, version)
+
     def flush(self) -> None:
         """Write everything buffered now (from the caller's thread)."""
         with self._cond:
             batches = list(self._batches)
             self._batches.clear()
         self._write(batches)
+
+    def _event(self, request_id: str, status: int, kind: str, rows: int, version: Any) -> None:
+        # Called with the lock held; events are few, so a list and one file per flush.
+        if self.events is not None:
+            version = -1 if version is None else int(version)
+            self._events.append((time.time(), request_id, status, kind, rows, version))
 
     def close(self) -> None:
         """Stop the writer thread after it wrote everything buffered."""
@@ -132,6 +151,7 @@ class PredictionLog:
                 return
 
     def _write(self, batches: list[LogBatch]) -> None:
+        self._write_events()
         if not batches:
             return
         by_version: dict[int, list[LogBatch]] = {}
@@ -145,6 +165,7 @@ class PredictionLog:
                 log.exception("could not write %d logged predictions", rows)
                 with self._cond:
                     self.dropped += rows
+                    self._event("", 0, "dropped", rows, version)
             else:
                 with self._cond:
                     self.logged += rows
@@ -153,16 +174,43 @@ class PredictionLog:
                 self._cond.notify_all()
 
     def _write_segment(self, version: int, batches: list[LogBatch]) -> None:
+        self._write_file(_table(batches), self.folder / f"version={version}")
+
+    def _write_file(self, table: Any, folder: Path) -> None:
+        """Write under a temporary name, then rename: readers never see a torn file."""
         import pyarrow.parquet as pq
 
-        table = _table(batches)
-        folder = self.folder / f"version={version}"
         folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         name = f"{stamp}-{os.getpid()}-{next(self._sequence)}.parquet"
         tmp = folder / f".{name}.tmp"
         pq.write_table(table, tmp)
         tmp.replace(folder / name)
+
+    def _write_events(self) -> None:
+        with self._cond:
+            events, self._events = self._events, []
+        if not events or self.events is None:
+            return
+        import pyarrow as pa
+
+        stamps, ids, statuses, kinds, rows, versions = zip(*events, strict=True)
+        table = pa.table(
+            {
+                "time": pa.array((np.array(stamps) * 1e6).astype("int64")).cast(
+                    pa.timestamp("us", tz="UTC")
+                ),
+                "request_id": pa.array(ids, pa.string()),
+                "status": pa.array(statuses, pa.int32()),
+                "kind": pa.array(kinds, pa.string()),
+                "rows": pa.array(rows, pa.int64()),
+                "model_version": pa.array(versions, pa.int64()),
+            }
+        )
+        try:
+            self._write_file(table, self.events)
+        except OSError:
+            log.exception("could not write %d service events", len(events))
 
 
 def _table(batches: list[LogBatch]) -> Any:
@@ -239,6 +287,11 @@ def _texts(values: np.ndarray) -> Any:
 def prediction_folder(project: Any) -> Path:
     """Where a project's prediction log lives: `<artifacts>/predictions/<project name>/`."""
     return Path(project.store.artifacts_root) / "predictions" / project.spec.name
+
+
+def event_folder(project: Any) -> Path:
+    """Where a project's service events live: `<artifacts>/events/<project name>/`."""
+    return Path(project.store.artifacts_root) / "events" / project.spec.name
 
 
 def read_log(

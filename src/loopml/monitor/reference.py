@@ -12,6 +12,9 @@ training rows. Per feature:
 
 Predictions get the same treatment: P(positive) for a binary classifier (numeric), the
 predicted class for a multiclass one (categorical), the value for a regressor (numeric).
+For classifiers a seeded sample of the test probabilities is kept too (`prediction_sample`,
+at most 2,000 rows): the label-free performance estimate of a window is compared with the
+same estimate on these rows, so a model's calibration bias cancels out.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from loopml.features.columns import as_columns
 from loopml.features.datetimes import to_timestamps
 from loopml.features.frames import as_floats, category_texts
 
+SAMPLE_ROWS = 2000
 N_BINS = 10
 N_QUANTILES = 101
 MAX_CATEGORIES = 100
@@ -45,11 +49,14 @@ def reference_statistics(
         name: column_statistics(columns[name], roles.get(name, "categorical"))
         for name in columns.columns
     }
-    return {
+    out = {
         "rows": len(columns),
         "features": stats,
         "prediction": _prediction(prediction, task, classes),
     }
+    if task != "regression":
+        out["prediction_sample"] = _sample(np.asarray(prediction, dtype=np.float64))
+    return out
 
 
 def column_statistics(values: np.ndarray, role: str) -> dict[str, Any]:
@@ -112,6 +119,14 @@ def _prediction(prediction: np.ndarray, task: str, classes: list[Any] | None) ->
         labels = np.asarray(classes, dtype=object)[prediction.argmax(axis=1)]
         return column_statistics(labels, "categorical")
     return column_statistics(prediction.astype(np.float64), "numeric")
+
+
+def _sample(prediction: np.ndarray) -> list[Any]:
+    """At most SAMPLE_ROWS predictions (P(positive), or a row of probabilities), seeded."""
+    if len(prediction) > SAMPLE_ROWS:
+        rows = np.random.default_rng(0).choice(len(prediction), SAMPLE_ROWS, replace=False)
+        prediction = prediction[np.sort(rows)]
+    return np.round(prediction, 6).tolist()
 
 
 def _rate(part: int, whole: int) -> float:

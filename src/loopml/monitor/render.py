@@ -39,16 +39,46 @@ def print_check(result: dict[str, Any]) -> None:
         )
     elif performance:
         console.print(f"Performance: {performance.get('note')}")
-    service = result["service"]
-    if service.get("latency_p50_ms") is not None:
-        console.print(
-            f"Service: {service['rate_per_s']:.3g} requests/s, latency p50 "
-            f"{service['latency_p50_ms']:.3g} ms, p99 {service['latency_p99_ms']:.3g} ms"
+    estimated = result["estimated"]
+    if estimated and estimated.get("value") is not None:
+        low, high = estimated["interval"]
+        against = (
+            f"the same estimate on the test part {fmt(estimated['reference'])}"
+            if estimated.get("reference") is not None
+            else f"test {fmt(estimated['test'])}"
         )
+        console.print(
+            f"Estimated without labels: {estimated['metric']} {fmt(estimated['value'])} "
+            f"({fmt(low)}–{fmt(high)}) on {estimated['rows']:,} predictions; {against}"
+        )
+    service = result["service"]
+    if service.get("rate_per_s") is not None:
+        latency = (
+            f", latency p50 {service['latency_p50_ms']:.3g} ms, p99 "
+            f"{service['latency_p99_ms']:.3g} ms"
+            if service.get("latency_p50_ms") is not None
+            else ""
+        )
+        console.print(
+            f"Service: {service['rate_per_s']:.3g} requests/s{latency}, "
+            f"{service['errors']:,} refused or failed ({service['error_rate']:.1%})"
+        )
+    if service.get("dropped_rows"):
+        console.print(f"The prediction log dropped {service['dropped_rows']:,} rows.")
     for alert in result["alerts"]:
         console.print(f"ALERT {alert['rule']}: {alert['message']}")
     if not result["alerts"]:
         console.print("No alerts.")
+    webhook = result.get("webhook")
+    if webhook is not None:
+        console.print(
+            "Alerts posted to the webhook."
+            if webhook["delivered"]
+            else f"Could not post the alerts to the webhook ({webhook['error']}, "
+            f"{webhook['attempts']} attempts); the check itself is recorded."
+        )
+    if result.get("report_path"):
+        console.print(f"Report: {result['report_path']}")
 
 
 def _row(drift: dict[str, Any]) -> list[Any]:

@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 from loopml.errors import DataError, NotFoundError
 from loopml.features.columns import Columns
 from loopml.monitor.feedback import feedback_folder, record_feedback
-from loopml.monitor.log import LogBatch, PredictionLog, prediction_folder
+from loopml.monitor.log import LogBatch, PredictionLog, event_folder, prediction_folder
 from loopml.serve.http import (
     Gate,
     Refused,
@@ -121,7 +121,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
     executor = ThreadPoolExecutor(max_workers=max(1, settings.max_concurrency))
 
     predictions = (
-        PredictionLog(prediction_folder(project), flush_s=settings.log_flush_s)
+        PredictionLog(
+            prediction_folder(project),
+            flush_s=settings.log_flush_s,
+            events=event_folder(project),
+        )
         if settings.log
         else None
     )
@@ -147,6 +151,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
         lifespan=lifespan,
     )
 
+    def refuse(refused: Refused, request_id: str, version: int | None) -> Response:
+        """Count, log (as a service event) and answer a refused or failed request."""
+        metrics.observe(version=version, status=refused.status, seconds=0.0)
+        if predictions is not None:
+            predictions.note(request_id, refused.status, version)
+        return refusal(refused, request_id)
+
     @app.post(
         "/predict",
         response_model=PredictResponse,
@@ -166,8 +177,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             authorize(request, settings.token)
             gate.enter()
         except Refused as refused:
-            metrics.observe(version=None, status=refused.status, seconds=0.0)
-            return refusal(refused, request_id)
+            return refuse(refused, request_id, None)
         metrics.in_flight.inc()
         served = slot.current
         try:
@@ -208,15 +218,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
             )
             return response
         except Refused as refused:
-            metrics.observe(version=served.version, status=refused.status, seconds=0.0)
-            return refusal(refused, request_id)
+            return refuse(refused, request_id, served.version)
         except Exception:
             log.exception("request %s failed", request_id)
-            metrics.observe(version=served.version, status=500, seconds=0.0)
-            return refusal(
-                Refused(500, f"the model failed on this request; the server log has {request_id}"),
-                request_id,
-            )
+            failed = f"the model failed on this request; the server log has {request_id}"
+            return refuse(Refused(500, failed), request_id, served.version)
         finally:
             gate.leave()
             metrics.in_flight.dec()
