@@ -44,9 +44,14 @@ class MonitorResult:
     performance: dict[str, Any] | None
     alerts: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    check_id: int | None = None  # the id the check was recorded under
+    retrain: dict[str, Any] | None = None  # what `monitor --retrain` did (or why it could not)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for --json."""
+        extra: dict[str, Any] = {"check_id": self.check_id} if self.check_id is not None else {}
+        if self.retrain is not None:
+            extra["retrain"] = self.retrain
         return {
             "model_version": self.version,
             "since": None if self.since is None else self.since.isoformat(),
@@ -60,7 +65,7 @@ class MonitorResult:
             "performance": self.performance,
             "alerts": self.alerts,
             "notes": self.notes,
-        }
+        } | extra
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
