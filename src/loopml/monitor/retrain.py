@@ -126,6 +126,7 @@ def retrain_model(
     if search not in SEARCHES:
         raise UsageError(f"--search must be reuse or fresh, not {search!r}")
     champion = _champion(store, spec.name, options.ref)
+    _comparable(spec, champion)
     trigger = _trigger(store, spec.name, options.check_id)
     policy = settings.data
     if options.data is not None:
@@ -187,6 +188,22 @@ def _champion(store: Store, project: str, ref: str | None) -> dict[str, Any]:
             "production`) or name the champion (`loopml retrain N`)"
         )
     return resolve(store, project, GATED_ALIAS)
+
+
+def _comparable(spec: ProjectSpec, champion: dict[str, Any]) -> None:
+    """A challenger trained by the spec must be comparable with the champion."""
+    number = champion["version"]
+    if champion["task"] != spec.task:
+        raise UsageError(
+            f"version {number} is a {champion['task']} model but loopml.yaml's task is "
+            f"{spec.task}; name a champion of the same task"
+        )
+    if champion["metric"] != spec.primary_metric:
+        raise UsageError(
+            f"version {number} was chosen by {champion['metric']} but loopml.yaml's metric is "
+            f"{spec.primary_metric}, so the two cannot be compared; set `metric: "
+            f"{champion['metric']}` or name a champion chosen by {spec.primary_metric}"
+        )
 
 
 def _trigger(store: Store, project: str, check_id: int | None) -> dict[str, Any]:
@@ -265,11 +282,6 @@ def _reasons(
 ) -> list[str]:
     """Why the challenger stays out of production (empty when it wins)."""
     metric, rows = result.metric, f"the {result.data['rows']['holdout']:,} fresh holdout rows"
-    if champion["metric"] != metric:
-        return [
-            f"version {champion['version']} was chosen by {champion['metric']}, not {metric}, so "
-            "the two cannot be compared; retrain the champion with one metric"
-        ]
     gain = result.improvement
     reasons = []
     if gain is None:
