@@ -50,16 +50,11 @@ def test_a_challenger_that_learnt_the_shift_is_promoted_and_a_tie_is_kept(shop: 
     assert data["rows"]["holdout"] == 180 and data["rows"]["train"] == 420
     assert _production(shop) == 2
 
-    history = run_json("models", "history", "production", cwd=shop)
-    assert history[0]["to_version"] == 2 and not history[0]["forced"]
-    assert history[0]["reason"].startswith("retrain #1: challenger v2 beat v1 by ")
     shown = run_json("models", "show", "2", cwd=shop)
     assert shown["retrain"]["id"] == 1 and shown["run_id"] == first["run_id"]
     assert shown["split_id"] == first["split_id"] and shown["refit_all"] is False
     # The challenger's own test score is its score on the holdout: one scorer, the same rows.
     assert shown["test_metrics"]["roc_auc"] == first["challenger_score"]
-    dataset = run_json("data", "show", first["dataset_version"], cwd=shop)
-    assert dataset["kind"] == "retrain" and dataset["n_rows"] == 600
 
     # Same rows, same seed, the champion's settings: the same model again, so no win.
     second = run_json("retrain", cwd=shop)
@@ -75,6 +70,12 @@ def test_a_challenger_that_learnt_the_shift_is_promoted_and_a_tie_is_kept(shop: 
 
     project = Project(shop / "loopml.yaml")
     try:
+        history = project.alias_history("production")
+        assert history[0]["to_version"] == 2 and not history[0]["forced"]
+        assert history[0]["reason"].startswith("retrain #1: challenger v2 beat v1 by ")
+        dataset = project.dataset(first["dataset_version"])
+        assert dataset.kind == "retrain" and dataset.n_rows == 600
+        assert dataset.source["kind"] == "prediction_log"
         decisions = project.retrains()
         assert [d.decision for d in decisions] == ["kept", "promoted"]
         assert decisions[0].run_id == second["run_id"] and decisions[1].challenger == 2
@@ -82,6 +83,9 @@ def test_a_challenger_that_learnt_the_shift_is_promoted_and_a_tie_is_kept(shop: 
         purposes = " | ".join(a["purpose"] for a in accesses)
         assert "retrain: champion version 1 on the fresh holdout of version 2" in purposes
         assert [v["version"] for v in project.models()] == [3, 2, 1]  # kept ones are versions
+        # The challenger's run replays on its recorded rows and holdout, not on data.csv.
+        _, differences = project.reproduce(first["run_id"])
+        assert differences["same"], differences["differences"]
     finally:
         project.close()
 
@@ -106,7 +110,6 @@ def test_the_gate_refuses_a_win_below_the_margin_and_a_missed_goal(shop: Path) -
     assert "KEPT: version 1 stays; version 3 is registered but not promoted" in out
     assert "champion v1" in out and "challenger v3" in out  # both scores side by side
     assert "it misses the goal roc_auc >= 0.999" in out
-    assert _production(shop) == 1
     versions = {v["version"]: v["aliases"] for v in run_json("models", "list", cwd=shop)}
     assert versions == {3: [], 2: [], 1: ["production"]}
 
