@@ -121,27 +121,38 @@ def test_monitor_retrains_only_when_an_alert_fires(shop: Path) -> None:
     assert calm.returncode == 0 and result["alerts"] == [] and "retrain" not in result
 
     boundary = datetime.now(UTC).isoformat()
-    _spec(shop, data={"window": boundary})
+    _spec(shop, data={"window": boundary}, margin=0.9)
     score_and_label(shop, shop_rows(600, seed=4, key="x2", first=1000), "shifted")
-    alarmed = loopml("monitor", "--since", boundary, "--retrain", "--json", cwd=shop)
-    assert alarmed.returncode == 1, alarmed.stderr
-    result = json.loads(alarmed.stdout)
-    assert "metric_drop" in {a["rule"] for a in result["alerts"]}
-    retrain = result["retrain"]
-    assert retrain["decision"] == "promoted" and retrain["challenger"] == 2
+
+    def monitor() -> dict:
+        proc = loopml("monitor", "--since", boundary, "--retrain", "--json", cwd=shop)
+        assert proc.returncode == 1, proc.stderr
+        return json.loads(proc.stdout)
+
+    kept = monitor()
+    assert "metric_drop" in {a["rule"] for a in kept["alerts"]}
+    retrain = kept["retrain"]
+    assert retrain["decision"] == "kept" and retrain["challenger"] == 2
     assert retrain["trigger"]["kind"] == "monitor"
-    assert retrain["trigger"]["check_id"] == result["check_id"]
-    assert {a["rule"] for a in retrain["trigger"]["alerts"]} == {
-        a["rule"] for a in result["alerts"]
-    }
+    assert retrain["trigger"]["check_id"] == kept["check_id"]
+    assert {a["rule"] for a in retrain["trigger"]["alerts"]} == {a["rule"] for a in kept["alerts"]}
     assert retrain["data"]["source"]["labelled"] == 600  # only the window after the boundary
-    shown = loopml("models", "show", "2", cwd=shop)
-    assert f"triggered by monitoring check #{result['check_id']} (metric_drop" in shown.stdout
+    # The alert persists; the same rows, holdout and settings are not retrained again.
+    again = monitor()
+    assert again["retrain"]["repeated"] and again["retrain"]["id"] == retrain["id"]
+    _spec(shop, margin=0.0)
+    promoted = monitor()["retrain"]
+    assert promoted["decision"] == "promoted" and promoted["challenger"] == 3
+    assert promoted["id"] == retrain["id"] + 1
+
+    shown = loopml("models", "show", "3", cwd=shop)
+    assert "Made by retrain #2, triggered by monitoring check #" in shown.stdout
+    assert "(metric_drop" in shown.stdout and "promoted" in shown.stdout
     project = Project(shop / "loopml.yaml")
     try:
         checks = project.store.meta.monitor_checks(project.spec.name)
-        assert [c["id"] for c in checks] == [result["check_id"], result["check_id"] - 1]
-        assert len(project.retrains()) == 1
+        assert len(checks) == 4 and [r.decision for r in project.retrains()] == ["promoted", "kept"]
+        assert [v["version"] for v in project.models()] == [3, 2, 1]
     finally:
         project.close()
 

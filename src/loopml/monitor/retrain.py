@@ -68,6 +68,7 @@ class RetrainResult:
     split_id: str | None = None
     run_id: str | None = None
     at: str | None = None
+    repeated: bool = False  # an alert's retrain found these rows already decided: not rerun
 
     @property
     def improvement(self) -> float | None:
@@ -161,6 +162,8 @@ def retrain_model(
         return result
     version, split = record_rows(store, spec, rows)
     result.dataset_version, result.split_id = version.version, split.id
+    if options.check_id is not None and (earlier := _decided(spec, store, result)):
+        return earlier  # an alert that persists must not register a challenger per check
     trained = _train(spec, root, store, champion, rows, version, split, search, options, progress)
     challenger = store.meta.model_version(spec.name, trained.version)
     result.run_id, result.challenger = trained.run_id, trained.version
@@ -175,6 +178,23 @@ def retrain_model(
     if result.decision == "promoted":
         _promote(store, spec, result, rows.counts["holdout"])
     return result
+
+
+def _decided(spec: ProjectSpec, store: Store, result: RetrainResult) -> RetrainResult | None:
+    """The earlier decision on the same champion, rows, holdout and settings, if any."""
+    settings = spec.retrain.model_dump(mode="json")
+    for row in store.meta.retrain_decisions(spec.name):
+        same = (row["champion_version"], row["dataset_version"], row["split_id"]) == (
+            result.champion,
+            result.dataset_version,
+            result.split_id,
+        )
+        details = row["details"]
+        if same and (details["search"], details["settings"]) == (result.search, settings):
+            earlier = RetrainResult.from_row(row)
+            earlier.repeated = True
+            return earlier
+    return None
 
 
 def _champion(store: Store, project: str, ref: str | None) -> dict[str, Any]:

@@ -16,6 +16,10 @@ def print_retrain(result: dict[str, Any]) -> None:
         rules = ", ".join(a["rule"] for a in trigger["alerts"]) or "no alerts"
         cause = f"monitoring check #{trigger['check_id']}: {rules}"
     number = f"Retrain #{result['id']}" if result["id"] is not None else "Retrain (dry run)"
+    if result.get("repeated"):
+        console.print(
+            f"Not retrained: {number} already decided on the same champion, rows and holdout."
+        )
     console.print(f"{number} ({cause}), champion version {result['champion']}")
     data, rows = result["data"], result["data"]["rows"]
     console.print(f"New data: {data['source'].get('description', data['policy'])}")

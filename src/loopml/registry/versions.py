@@ -182,8 +182,7 @@ def quality_problems(candidate: dict[str, Any]) -> list[str]:
     metric = candidate["metric"]
     mine = candidate["test_metrics"].get(metric)
     baseline = (candidate.get("baseline_metrics") or {}).get(metric)
-    numbers = [v for v in (mine, baseline) if isinstance(v, int | float) and not math.isnan(v)]
-    if len(numbers) == 2:
+    if all(isinstance(v, int | float) and not math.isnan(v) for v in (mine, baseline)):
         better = mine > baseline if metric_direction(metric) else mine < baseline
         if not better:
             problems.append(
