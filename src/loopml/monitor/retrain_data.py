@@ -111,43 +111,18 @@ def collect_rows(
     if new.num_rows == 0:
         raise DataError(f"{source['description']} holds no row with a value of `{spec.target}`")
 
-    earlier = []  # rows no model was tested on as new: they train, never hold out
     trained = None
     if policy.combine or kind != "window":
         trained = pq.read_table(dataset_path(store, trained_on), columns=columns)
-    if kind != "window":  # a table read again may hold rows the champion trained on
-        seen = _seen(new, trained)
-        counts["seen"] = int(seen.sum())
-        if kind == "all" or not policy.combine:
-            earlier.append(new.filter(pa.array(seen)))
-        new = new.filter(pa.array(~seen))
-    if policy.combine:
-        earlier.insert(0, trained)
-        counts["old"] = trained.num_rows
+    table, eligible = _arrange(policy, new, trained, counts)
     parent = trained_on.version if policy.combine or kind == "all" else None
-    table = pa.concat_tables([*earlier, new])
-    before = table.num_rows - new.num_rows
-    eligible = np.r_[np.zeros(before, dtype=bool), np.ones(new.num_rows, dtype=bool)]
     if spec.cleaning.drop_duplicate_rows:
         keep = ~table.to_pandas().duplicated(keep="first").to_numpy()
         counts["duplicates"] = int((~keep & eligible).sum())
         table, eligible = table.filter(pa.array(keep)), eligible[keep]
     counts["fresh"] = int(eligible.sum())
     if counts["fresh"] < min_rows:
-        others = [
-            f"{counts[key]:,} {text}"
-            for key, text in (
-                ("seen", f"are in version {champion['version']}'s training data"),
-                ("duplicates", "repeat earlier rows, dropped by `cleaning.drop_duplicate_rows`"),
-            )
-            if counts.get(key)
-        ]
-        more = f" ({'; '.join(others)})" if others else ""
-        raise DataError(
-            f"{source['description']} gives {counts['fresh']:,} new row(s) to retrain on"
-            f"{more}, fewer than `retrain.min_rows` ({min_rows:,}); wait for more data or "
-            "lower it"
-        )
+        raise DataError(_too_few(source["description"], counts, min_rows, champion["version"]))
     parts, drawn = _holdout(spec, table, eligible, holdout)
     counts["holdout"] = int((parts == _TEST).sum())
     counts["train"] = int((parts == _TRAIN).sum())
@@ -181,6 +156,42 @@ def record_rows(store: Store, spec: ProjectSpec, rows: RetrainRows) -> tuple[Any
         seed=spec.seed,
     )
     return version, split
+
+
+def _arrange(
+    policy: RetrainData, new: pa.Table, trained: pa.Table | None, counts: dict[str, int]
+) -> tuple[pa.Table, np.ndarray]:
+    """Rows that only train (the champion's with `combine`, re-read ones it trained on) first,
+    then the new rows, with a mask of the rows that may be held out."""
+    earlier = []
+    if policy.policy != "window":  # a table read again may hold rows the champion trained on
+        seen = _seen(new, trained)
+        counts["seen"] = int(seen.sum())
+        if not policy.combine:  # with `combine` they are among the champion's rows below
+            earlier.append(new.filter(pa.array(seen)))
+        new = new.filter(pa.array(~seen))
+    if policy.combine:
+        earlier.insert(0, trained)
+        counts["old"] = trained.num_rows
+    table = pa.concat_tables([*earlier, new])
+    before = table.num_rows - new.num_rows
+    return table, np.r_[np.zeros(before, dtype=bool), np.ones(new.num_rows, dtype=bool)]
+
+
+def _too_few(where: str, counts: dict[str, int], min_rows: int, number: int) -> str:
+    others = [
+        f"{counts[key]:,} {text}"
+        for key, text in (
+            ("seen", f"are in version {number}'s training data"),
+            ("duplicates", "repeat earlier rows, dropped by `cleaning.drop_duplicate_rows`"),
+        )
+        if counts.get(key)
+    ]
+    more = f" ({'; '.join(others)})" if others else ""
+    return (
+        f"{where} gives {counts['fresh']:,} new row(s) to retrain on{more}, fewer than "
+        f"`retrain.min_rows` ({min_rows:,}); wait for more data or lower it"
+    )
 
 
 def _split_column(
