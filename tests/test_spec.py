@@ -139,3 +139,30 @@ def test_every_key_is_documented() -> None:
 
     missing = [key for key in keys(ProjectSpec) if f"`{key}`" not in reference]
     assert not missing, f"undocumented spec keys: {missing}"
+
+
+def test_retrain_policies_and_their_problems() -> None:
+    assert validate_spec(BASE).retrain.data.policy == "window"
+    assert validate_spec(with_(retrain={"data": "all"})).retrain.data.policy == "all"
+    assert validate_spec(with_(retrain={"data": "14d"})).retrain.data.window == "14d"
+    source = validate_spec(with_(retrain={"data": {"path": "new.csv", "combine": True}}))
+    assert source.retrain.data.policy == "source"
+    assert source.retrain.data.source().path == "new.csv"
+    sql = {"url": "sqlite:///x.db", "query": "select * from labelled"}
+    assert validate_spec(with_(retrain={"data": sql})).retrain.data.source().kind == "sql"
+    for retrain, fragment in (
+        ({"data": {"window": "7d", "path": "new.csv"}}, "one data policy, not window and path"),
+        ({"data": {"window": "last week"}}, "key `retrain.data.window`: 'last week' is neither"),
+        ({"data": {"table": "t"}}, "`table` needs `path` (a file) or `url`"),
+        ({"data": {"url": "sqlite:///x.db"}}, "exactly one of `retrain.data.table`"),
+        ({"data": {"all": True, "combine": True}}, "`all` already holds them"),
+        ({"data": "yesterday"}, "'yesterday' is not a data policy"),
+        ({"holdout": 0}, "key `retrain.holdout` has value 0"),
+        ({"search": "grid"}, "allowed values: 'reuse' or 'fresh'"),
+        ({"margin": -0.1}, "key `retrain.margin`"),
+        ({"min_rows": 3}, "key `retrain.min_rows`"),
+        ({"windw": "7d"}, "unknown key `windw` in `retrain`"),
+    ):
+        with pytest.raises(SpecError) as info:
+            validate_spec(with_(retrain=retrain))
+        assert fragment in info.value.message, info.value.message

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from loopml.data.profile import ProfileResult
     from loopml.data.splits import SplitInfo, SplitView
     from loopml.data.versions import DatasetVersion
+    from loopml.monitor.retrain import RetrainResult
     from loopml.progress import Progress
     from loopml.runs.records import TrainResult
 
@@ -263,13 +264,17 @@ class Project:
         until: str | None = None,
         report_path: Path | None = None,
         report: bool = True,
+        retrain: bool = False,
+        progress: Progress | None = None,
     ) -> Any:
         """Drift, performance, service health and alerts of model `ref`'s logged predictions
         in a window; the check is recorded in the store, its alerts posted to the spec's
         webhook, and (with `report`) an HTML report written.
 
         `ref` defaults to `production` when that alias exists, else `latest`; `since` to the
-        spec's `monitor.since`.
+        spec's `monitor.since`. With `retrain`, an alert
+        runs `retrain` with the check as its trigger: `result.retrain` holds the decision, or
+        `{"error": ...}` when it could not run (the check is kept either way).
         """
         from loopml.monitor.alerts import post_alerts
         from loopml.monitor.check import check_window, parse_since
@@ -315,7 +320,7 @@ class Project:
 
             result.report_path = write_monitor_report(self.spec, self.root, result, report_path)
         data = result.to_dict()
-        self.store.meta.add_monitor_check(
+        result.check_id = self.store.meta.add_monitor_check(
             {
                 "project": self.spec.name,
                 "version": result.version,
@@ -327,7 +332,66 @@ class Project:
                 "result": data,
             }
         )
+        if retrain and any(alert["rule"] in self.spec.retrain.on for alert in result.alerts):
+            from loopml.errors import LoopmlError
+
+            try:
+                decision = self.retrain(ref, check_id=result.check_id, progress=progress)
+            except LoopmlError as exc:
+                result.retrain = {"error": exc.message}
+            else:
+                result.retrain = decision.to_dict()
         return result
+
+    def retrain(
+        self,
+        ref: str | None = None,
+        *,
+        data: str | Path | None = None,
+        search: str | None = None,
+        time_budget: float | None = None,
+        dry_run: bool = False,
+        check_id: int | None = None,
+        progress: Progress | None = None,
+        started: float | None = None,
+    ) -> RetrainResult:
+        """Train a challenger to version `ref` (default: production) on new data and promote
+        it only if it wins on a fresh holdout; None takes loopml.yaml's `retrain:`.
+
+        `data` is a file to use instead of `retrain.data`; `search` is `reuse` (the
+        champion's model refitted) or `fresh`; `dry_run` reads the data and draws the
+        holdout but trains and records nothing; `check_id` names the monitoring check that
+        triggered it. The decision is recorded, promoted or not.
+        """
+        from loopml.monitor.feedback import feedback_folder
+        from loopml.monitor.log import prediction_folder
+        from loopml.monitor.retrain import RetrainOptions, retrain_model
+
+        options = RetrainOptions(
+            ref=None if ref is None else str(ref),
+            data=None if data is None else str(data),
+            search=search,
+            time_budget=time_budget,
+            dry_run=dry_run,
+            check_id=check_id,
+            started=started,
+        )
+        return retrain_model(
+            self.spec,
+            self.root,
+            self.store,
+            options,
+            log_folder=prediction_folder(self),
+            feedback_folder=feedback_folder(self),
+            progress=progress,
+        )
+
+    def retrains(self, version: int | None = None) -> list[RetrainResult]:
+        """Every recorded retrain decision (those that made `version` when given), newest first."""
+        from loopml.monitor.retrain import RetrainResult
+
+        rows = self.store.meta.retrain_decisions(self.spec.name, version)
+        return [RetrainResult.from_row(row) for row in rows]
 
     def models(self) -> list[dict[str, Any]]:
         """The project's model versions, newest first, with their aliases."""
@@ -338,10 +402,13 @@ class Project:
         return [row | {"aliases": sorted(named.get(row["version"], []))} for row in rows]
 
     def model(self, ref: str = "latest") -> dict[str, Any]:
-        """One model version by number, alias or `latest`."""
+        """One model version by number, alias or `latest`; `retrain` is the decision of the
+        retrain that made it (trigger, alerts, data, scores), None for a trained one."""
         from loopml.registry.versions import resolve
 
-        return resolve(self.store, self.spec.name, str(ref))
+        row = resolve(self.store, self.spec.name, str(ref))
+        made = self.retrains(row["version"])
+        return row | {"retrain": made[0].to_dict() if made else None}
 
     def promote(
         self, ref: str, alias: str, *, force: bool = False, reason: str | None = None

@@ -696,6 +696,10 @@ def monitor(
     no_report: Annotated[
         bool, typer.Option("--no-report", help="Skip the HTML report (faster checks from cron).")
     ] = False,
+    retrain: Annotated[
+        bool,
+        typer.Option("--retrain", help="When an alert fires, run `loopml retrain` (gated)."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Check the logged predictions for drift, performance and service health; exit 1 when an
@@ -703,17 +707,86 @@ def monitor(
     from loopml.console import print_json
     from loopml.monitor.render import print_check
 
-    result = (
-        _project()
-        .monitor(model, since=since, until=until, report_path=report, report=not no_report)
-        .to_dict()
-    )
+    with _progress(not as_json and retrain) as progress:
+        checked = _project().monitor(
+            model,
+            since=since,
+            until=until,
+            report_path=report,
+            report=not no_report,
+            retrain=retrain,
+            progress=progress,
+        )
+    result = checked.to_dict()
     if as_json:
         print_json(result)
     else:
         print_check(result)
+        if result.get("retrain") is not None:
+            _print_triggered_retrain(result["retrain"])
     if result["alerts"]:
         raise typer.Exit(1)
+
+
+def _print_triggered_retrain(retrain: dict[str, Any]) -> None:
+    from loopml.console import console
+    from loopml.monitor.retrain_render import print_retrain
+
+    if "error" in retrain:
+        console.print(f"Retrain not done: {retrain['error']}")
+    else:
+        print_retrain(retrain)
+
+
+class SearchChoice(StrEnum):
+    reuse = "reuse"
+    fresh = "fresh"
+
+
+@app.command()
+@_handled
+def retrain(
+    model: Annotated[
+        str | None,
+        typer.Argument(help="The champion: version number or alias (default: production)."),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Retrain on this file instead of loopml.yaml's retrain.data."),
+    ] = None,
+    search: Annotated[
+        SearchChoice | None,
+        typer.Option("--search", help="reuse: refit the champion's model; fresh: a new search."),
+    ] = None,
+    time_budget: Annotated[
+        float | None,
+        typer.Option("--time-budget", min=0.001, help="Seconds for the challenger's training."),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Read the data and draw the holdout; train nothing."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
+) -> None:
+    """Train a challenger on new data; promote it only if it beats the champion on a fresh holdout."""
+    from loopml.console import print_json
+    from loopml.monitor.retrain_render import print_retrain
+
+    project = _project()
+    with _progress(not as_json) as progress:
+        result = project.retrain(
+            model,
+            data=data,
+            search=None if search is None else search.value,
+            time_budget=time_budget,
+            dry_run=dry_run,
+            progress=progress,
+            started=_STARTED,
+        )
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        print_retrain(result.to_dict())
 
 
 @models_app.command("list")
@@ -749,6 +822,10 @@ def models_show(
         print_json(row)
         return
     print_version(row)
+    if row.get("retrain"):
+        from loopml.monitor.retrain_render import print_made_by
+
+        print_made_by(row["retrain"])
 
 
 @models_app.command("promote")

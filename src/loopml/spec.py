@@ -306,6 +306,127 @@ class Monitor(_Section):
     periods: Annotated[int, Field(ge=1, le=200)] = 12  # time buckets of the monitoring report
 
 
+_DURATION = re.compile(r"^\s*\d+\s*[mhdw]\s*$", re.IGNORECASE)
+_SOURCE_KEYS = ("path", "format", "delimiter", "encoding", "url", "table", "query")
+
+
+class RetrainData(_Section):
+    """Where `loopml retrain` gets new data: labelled predictions, a new source, or all data."""
+
+    window: str | None = None
+    all: bool = False
+    path: str | None = None
+    format: Literal["auto", "csv", "parquet", "jsonl", "sql"] = "auto"
+    delimiter: str | None = None
+    encoding: str | None = None
+    url: str | None = None
+    table: str | None = None
+    query: str | None = None
+    combine: bool = False
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str | None) -> str | None:
+        if value is None or _DURATION.match(value):
+            return value
+        from datetime import datetime
+
+        try:
+            datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is neither a duration (30d, 12h, 2w) nor an ISO-8601 start time"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> RetrainData:
+        source = self.path is not None or self.url is not None
+        chosen = [
+            name
+            for name, on in (
+                ("window", self.window is not None),
+                ("path/url", source),
+                ("all", self.all),
+            )
+            if on
+        ]
+        if len(chosen) > 1:
+            raise ValueError(f"give one data policy, not {' and '.join(chosen)}")
+        fields = self.model_dump(include=set(_SOURCE_KEYS), exclude_defaults=True)
+        if fields and not source:
+            raise ValueError(f"`{next(iter(fields))}` needs `path` (a file) or `url` (SQL)")
+        if source:
+            try:
+                DataSource(**fields)
+            except ValidationError as exc:
+                message = str(exc.errors()[0].get("ctx", {}).get("error", exc.errors()[0]["msg"]))
+                raise ValueError(message.replace("`data.", "`retrain.data.")) from None
+        if self.combine and self.all:
+            raise ValueError("`combine` adds the old rows to new ones; `all` already holds them")
+        return self
+
+    @property
+    def policy(self) -> str:
+        """`window` (the default), `source` or `all`."""
+        if self.all:
+            return "all"
+        return "source" if self.path is not None or self.url is not None else "window"
+
+    def source(self) -> DataSource:
+        """The new source, for the `source` policy."""
+        return DataSource(**self.model_dump(include=set(_SOURCE_KEYS), exclude_defaults=True))
+
+
+RetrainTrigger = Literal[
+    "dataset_drift",
+    "prediction_drift",
+    "feature_psi",
+    "metric_drop",
+    "goal",
+    "latency_p99",
+    "error_rate",
+    "dropped_rows",
+    "service_goal",
+]
+
+
+class Retrain(_Section):
+    """How `loopml retrain` trains a challenger and decides whether it replaces the champion."""
+
+    data: RetrainData = Field(default_factory=RetrainData)
+    holdout: Annotated[float, Field(gt=0, lt=1)] = 0.3
+    search: Literal["reuse", "fresh"] = "reuse"
+    margin: Annotated[float, Field(ge=0)] = 0.0
+    min_rows: Annotated[int, Field(ge=10)] = 100
+    time_budget: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
+    # The alert rules that make `loopml monitor --retrain` retrain: the model's, not the
+    # service's (a slow disk or a flood of bad requests is no reason to train a new model).
+    on: list[RetrainTrigger] = Field(
+        default_factory=lambda: [
+            "dataset_drift",
+            "prediction_drift",
+            "feature_psi",
+            "metric_drop",
+            "goal",
+        ]
+    )
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value.strip() == "all":
+                return {"all": True}
+            if _DURATION.match(value):
+                return {"window": value}
+            raise ValueError(
+                f"{value!r} is not a data policy; give `all`, a window such as `30d`, or a "
+                "mapping with `window`, `path` or `url`"
+            )
+        return value
+
+
 class StoreConfig(_Section):
     """Where metadata and artifacts live; paths are relative to the project folder."""
 
@@ -340,6 +461,7 @@ class ProjectSpec(_Section):
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42
     store: StoreConfig = Field(default_factory=StoreConfig)
     monitor: Monitor = Field(default_factory=Monitor)
+    retrain: Retrain = Field(default_factory=Retrain)
 
     @field_validator("goals", mode="before")
     @classmethod

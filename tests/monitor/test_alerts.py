@@ -116,7 +116,10 @@ def test_goals_are_checked_on_the_window() -> None:
         Goal(metric="p99_latency_ms", op="<=", value=5),
     ]
     alerts = raise_alerts(_result(performance=observed), Alerts(), goals)
-    assert sorted(a["goal"] for a in alerts) == ["p99_latency_ms <= 5", "roc_auc >= 0.75"]
+    assert sorted((a["rule"], a["goal"]) for a in alerts) == [
+        ("goal", "roc_auc >= 0.75"),
+        ("service_goal", "p99_latency_ms <= 5"),
+    ]
     met = [
         Goal(metric="roc_auc", op=">=", value=0.6),
         Goal(metric="error_rate", op="<=", value=0.1),

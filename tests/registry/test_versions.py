@@ -125,3 +125,16 @@ def test_the_gate_rescores_production_on_the_candidates_test_rows(
     loopml(*train, "--families", "logistic", cwd=root, check=True)  # 4, on the seed-7 split
     moved = run_json("models", "promote", "4", "production", cwd=root)
     assert moved["to_version"] == 4 and moved["from_version"] == 1
+
+
+def test_the_gate_refuses_a_version_that_does_not_beat_the_baseline() -> None:
+    from loopml.registry.versions import quality_problems
+
+    worse = {"metric": "rmse", "test_metrics": {"rmse": 2.0}, "baseline_metrics": {"rmse": 1.5}}
+    assert quality_problems(worse | {"goals": []}) == [
+        "it does not beat the non-model baseline on its test rows: rmse 2 vs 1.5"
+    ]
+    better = worse | {"test_metrics": {"rmse": 1.0}, "goals": []}
+    assert quality_problems(better) == []
+    tied = {"metric": "roc_auc", "test_metrics": {"roc_auc": 0.5}, "goals": []}
+    assert "baseline" in quality_problems(tied | {"baseline_metrics": {"roc_auc": 0.5}})[0]

@@ -91,10 +91,12 @@ def versions(engine: sa.Engine) -> list[int]:
 
 # -- schema -----------------------------------------------------------------------------------
 def test_a_fresh_store_is_at_the_latest_schema_with_run_tables(meta: MetadataStore) -> None:
-    assert SCHEMA_VERSION == 4
-    assert versions(meta.engine) == [1, 2, 3, 4]
+    assert SCHEMA_VERSION == 5
+    assert versions(meta.engine) == [1, 2, 3, 4, 5]
     inspector = sa.inspect(meta.engine)
-    assert {"runs", "trials", "monitor_checks"} <= set(inspector.get_table_names())
+    assert {"runs", "trials", "monitor_checks", "retrain_decisions"} <= set(
+        inspector.get_table_names()
+    )
     assert "ix_trials_run" in {ix["name"] for ix in inspector.get_indexes("trials")}
     trial_fks = {fk["referred_table"] for fk in inspector.get_foreign_keys("trials")}
     run_fks = {fk["referred_table"] for fk in inspector.get_foreign_keys("runs")}
@@ -124,7 +126,7 @@ def test_a_v1_store_is_upgraded_in_place_and_keeps_its_rows(db_url: str) -> None
 
     upgraded = MetadataStore(db_url)
     try:
-        assert versions(upgraded.engine) == [1, 2, 3, 4]
+        assert versions(upgraded.engine) == [1, 2, 3, 4, 5]
         assert {"runs", "trials"} <= set(sa.inspect(upgraded.engine).get_table_names())
         assert [row["version"] for row in upgraded.datasets()] == [DATASET]
         assert upgraded.dataset(DATASET)["columns"] == dataset_row(DATASET)["columns"]

@@ -102,9 +102,23 @@ def split_dataset(store: Store, version: DatasetVersion, spec: ProjectSpec) -> S
                 f"{units} are too few for test_size {cfg.test_size:g} and valid_size "
                 f"{cfg.valid_size:g}; add data or change `split.test_size` / `split.valid_size`"
             )
-    ref = _store_parts(store, parts)
     # A time split does not depend on the seed; record it as 0 so equal splits share an id.
     seed = 0 if strategy == "time" else spec.seed
+    return record_split(store, version, parts, strategy=strategy, params=params, seed=seed)
+
+
+def record_split(
+    store: Store,
+    version: DatasetVersion,
+    parts: np.ndarray,
+    *,
+    strategy: str,
+    params: dict[str, Any],
+    seed: int,
+) -> SplitInfo:
+    """Record part codes (0 train, 1 valid, 2 test per row of `version`) as a split."""
+    counts = {name: int(np.count_nonzero(parts == i)) for i, name in enumerate(PARTS)}
+    ref = _store_parts(store, parts)
     base = dict(dataset_version=version.version, strategy=strategy, params=params, seed=seed)
     # The id hashes the assignments themselves, not the Parquet bytes (writer-version free).
     assignments = hashlib.sha256(parts.astype(np.int8).tobytes()).hexdigest()
@@ -231,6 +245,13 @@ def _times(column: pa.ChunkedArray, name: str) -> Any:
         f"time column `{name}` has type {kind}, which cannot be read as dates; "
         "choose another `split.time_column`"
     )
+
+
+def assign_parts(table: pa.Table, spec: ProjectSpec) -> np.ndarray:
+    """Part codes (0 train, 1 valid, 2 test) per row of `table` by the spec's `split:`."""
+    strategy = resolve_strategy(spec)
+    column = {"group": spec.split.group_column, "time": spec.split.time_column}.get(strategy)
+    return _assign(table, spec, strategy, column)[0]
 
 
 def _assign(

@@ -6,8 +6,8 @@
 Rules: the dataset verdict (share of drifted features), prediction drift, one feature's PSI,
 a metric drop (observed on labelled predictions, or estimated from the probabilities),
 latency p99, error rate, rows the prediction log dropped, and the spec's goals checked on
-the window (service goals such as `p99_latency_ms <= 20` on the service figures, metric
-goals on the observed metric). Service rules wait for `min_requests` requests.
+the window (`service_goal`: goals such as `p99_latency_ms <= 20` on the service figures;
+`goal`: metric goals on the observed metric). Service rules wait for `min_requests` requests.
 """
 
 from __future__ import annotations
@@ -166,17 +166,17 @@ def _goal_alerts(result: Any, goals: list[Goal], rules: Alerts) -> list[dict[str
         if goal.metric in SERVICE_METRICS:
             if answered < rules.min_requests:
                 continue
-            observed = service.get(_SERVICE_FIGURES[goal.metric])
+            rule, observed = "service_goal", service.get(_SERVICE_FIGURES[goal.metric])
             where = "the service"
         elif goal.metric == performance.get("metric"):
-            observed = performance.get("value")
+            rule, observed = "goal", performance.get("value")
             where = f"{performance.get('labelled', 0):,} labelled predictions"
         else:
             continue
         if observed is not None and observed == observed and not goal.met_by(observed):
             out.append(
                 _alert(
-                    "goal",
+                    rule,
                     f"goal `{goal}` missed: {goal.metric} is {observed:.4g} on {where}",
                     observed,
                     goal.value,

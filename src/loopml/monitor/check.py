@@ -53,9 +53,14 @@ class MonitorResult:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     webhook: dict[str, Any] | None = None  # how posting the alerts went, when one is set
     report_path: Path | None = None
+    check_id: int | None = None  # the id the check was recorded under
+    retrain: dict[str, Any] | None = None  # what `monitor --retrain` did (or why it could not)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for --json."""
+        extra: dict[str, Any] = {"check_id": self.check_id} if self.check_id is not None else {}
+        if self.retrain is not None:
+            extra["retrain"] = self.retrain
         return {
             "model_version": self.version,
             "since": None if self.since is None else self.since.isoformat(),
@@ -73,7 +78,7 @@ class MonitorResult:
             "timeline": self.timeline,
             "webhook": self.webhook,
             "report_path": None if self.report_path is None else str(self.report_path),
-        }
+        } | extra
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:

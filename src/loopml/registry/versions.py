@@ -138,10 +138,7 @@ def promotion_gate(
     store: Store, project: str, candidate: dict[str, Any], current: dict[str, Any] | None
 ) -> list[str]:
     """Why `candidate` may not become production (empty when it may)."""
-    problems = []
-    for goal in candidate["goals"]:
-        if goal["status"] == "fail":
-            problems.append(f"it misses the goal {goal['goal']} (observed {goal['observed']:.4g})")
+    problems = quality_problems(candidate)
     if current is None or current["version"] == candidate["version"]:
         return problems
     metric = candidate["metric"]
@@ -171,6 +168,26 @@ def promotion_gate(
             problems.append(
                 f"it does not beat version {current['version']} (production) on {rows}: "
                 f"{metric} {mine:.4g} vs {theirs:.4g}"
+            )
+    return problems
+
+
+def quality_problems(candidate: dict[str, Any]) -> list[str]:
+    """The goals `candidate` misses on its test rows, and whether it fails to beat the
+    non-model baseline there (design invariant 4); empty when neither."""
+    problems = []
+    for goal in candidate["goals"]:
+        if goal["status"] == "fail":
+            problems.append(f"it misses the goal {goal['goal']} (observed {goal['observed']:.4g})")
+    metric = candidate["metric"]
+    mine = candidate["test_metrics"].get(metric)
+    baseline = (candidate.get("baseline_metrics") or {}).get(metric)
+    if all(isinstance(v, int | float) and not math.isnan(v) for v in (mine, baseline)):
+        better = mine > baseline if metric_direction(metric) else mine < baseline
+        if not better:
+            problems.append(
+                f"it does not beat the non-model baseline on its test rows: {metric} "
+                f"{mine:.4g} vs {baseline:.4g}"
             )
     return problems
 

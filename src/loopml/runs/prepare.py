@@ -36,18 +36,36 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+@dataclass
+class TrainInputs:
+    """A dataset version, its split and column roles given to a run (retrain), instead of
+    the spec's data profiled and split."""
+
+    version: Any
+    split: Any
+    roles: dict[str, str]
+
+
 def prepare_training(
-    spec: ProjectSpec, root: Path, store: Store, jobs: int, progress: Progress
+    spec: ProjectSpec,
+    root: Path,
+    store: Store,
+    jobs: int,
+    progress: Progress,
+    inputs: TrainInputs | None = None,
 ) -> Prepared:
     from loopml.data.profile import column_roles, prepare_dataset
     from loopml.data.splits import open_split, resolve_strategy, split_dataset
     from loopml.features.preprocess import FEATURE_ROLES
 
-    version = prepare_dataset(spec, root, store, progress=progress)
-    progress.phase("Splitting")
-    split = split_dataset(store, version, spec)
+    if inputs is None:
+        version = prepare_dataset(spec, root, store, progress=progress)
+        progress.phase("Splitting")
+        split = split_dataset(store, version, spec)
+        roles = {k: v for k, v in column_roles(store, version).items() if k != spec.target}
+    else:
+        version, split, roles = inputs.version, inputs.split, dict(inputs.roles)
     view = open_split(store, split)
-    roles = {k: v for k, v in column_roles(store, version).items() if k != spec.target}
     train, valid = view.train(), view.valid()
     strategy = resolve_strategy(spec)
     folds = make_folds(

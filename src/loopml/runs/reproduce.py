@@ -15,6 +15,7 @@ from typing import Any
 from loopml.data.profile import prepare_dataset
 from loopml.errors import DataError
 from loopml.progress import Progress
+from loopml.runs.prepare import TrainInputs
 from loopml.runs.records import TrainResult
 from loopml.runs.train import TrainOptions, train_model
 from loopml.spec import validate_spec
@@ -43,7 +44,8 @@ def reproduce_run(
             f"run {original['id'][:12]} is {original['status']}; only complete runs reproduce"
         )
     spec = validate_spec(original["spec"], source=f"run {original['id'][:12]}")
-    current = prepare_dataset(spec, root, store, progress=progress)
+    inputs = _retrain_inputs(store, original)
+    current = inputs.version if inputs else prepare_dataset(spec, root, store, progress=progress)
     if current.version != original["dataset_version"]:
         raise DataError(
             f"the data changed since run {original['id'][:12]}: it trained on dataset version "
@@ -57,10 +59,24 @@ def reproduce_run(
         jobs=original["environment"].get("n_jobs"),
         refit_all=(original["chosen"] or {}).get("model_all_rows") is not None,
         replay=trials,
+        inputs=inputs,
     )
     result = train_model(spec, root, store, options, progress=progress)
     new_row = store.meta.run(result.run_id)
     return result, compare_runs(original, new_row, trials, store.meta.trials(result.run_id))
+
+
+def _retrain_inputs(store: Store, run: dict[str, Any]) -> TrainInputs | None:
+    """A retrain's run trained on its recorded rows and holdout split, not the spec's data."""
+    from loopml.data.splits import load_split
+    from loopml.data.versions import get_version
+
+    version = get_version(store, run["dataset_version"])
+    if version.kind != "retrain":
+        return None
+    columns = (run["chosen"] or {}).get("signature", {}).get("columns", [])
+    roles = {c["name"]: c["role"] for c in columns}
+    return TrainInputs(version, load_split(store, run["split_id"]), roles)
 
 
 def compare_runs(

@@ -31,7 +31,7 @@ from loopml.runs.final import (
     refit_on_all_rows,
     write_train_report,
 )
-from loopml.runs.prepare import Prepared, default_jobs, prepare_training
+from loopml.runs.prepare import Prepared, TrainInputs, default_jobs, prepare_training
 from loopml.runs.records import (
     TrainResult,
     jsonable,
@@ -61,6 +61,7 @@ class TrainOptions:
     method: str | None = None
     replay: list[dict[str, Any]] | None = None  # trials to run instead of a search (reproduce)
     started: float | None = None  # time.perf_counter() the budget counts from (default: now)
+    inputs: TrainInputs | None = None  # data, split and roles to use instead of the spec's data
 
 
 def train_model(
@@ -82,7 +83,7 @@ def train_model(
     families = _families(spec, options)
     worker = TrialWorker(custom_families=spec.train.custom_families).start()
     try:
-        prepared = prepare_training(spec, root, store, jobs, progress)
+        prepared = prepare_training(spec, root, store, jobs, progress, options.inputs)
         worker.data = prepared.data
         run_id = store.meta.add_run(
             {

@@ -244,12 +244,47 @@ def _migration_4(conn: Connection) -> None:
     monitor_checks.create(conn)
 
 
+# Every `loopml retrain`: what triggered it, the data, the run, both scores and the decision.
+RETRAIN_DECISIONS = ("promoted", "kept")
+retrain_decisions = sa.Table(
+    "retrain_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("trigger", sa.String(16), nullable=False),  # manual | monitor
+    sa.Column("monitor_check_id", sa.Integer, sa.ForeignKey("monitor_checks.id"), nullable=True),
+    sa.Column("alerts", sa.JSON, nullable=False),  # the check's alerts ([] when manual)
+    sa.Column("champion_version", sa.Integer, nullable=False),
+    sa.Column("challenger_version", sa.Integer, nullable=False),
+    sa.Column("dataset_version", sa.String(64), sa.ForeignKey("datasets.version"), nullable=False),
+    sa.Column("split_id", sa.String(64), sa.ForeignKey("splits.id"), nullable=False),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("metric", sa.String(32), nullable=False),
+    sa.Column("champion_score", sa.Float, nullable=True),  # null when undefined (NaN)
+    sa.Column("challenger_score", sa.Float, nullable=True),
+    sa.Column("margin", sa.Float, nullable=False),
+    sa.Column("holdout_rows", sa.Integer, nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=False),
+    # the data policy and its lineage, row counts, settings, baseline score
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.CheckConstraint("decision IN ('promoted', 'kept')", name="ck_retrain_decisions_decision"),
+    sa.Index("ix_retrain_decisions_project", "project", "challenger_version"),
+)
+
+
+def _migration_5(conn: Connection) -> None:
+    retrain_decisions.create(conn)
+
+
 # Append-only: migration N brings a store from schema N-1 to N. Never edit a published one.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_1,
     _migration_2,
     _migration_3,
     _migration_4,
+    _migration_5,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -591,6 +626,43 @@ class MetadataStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(monitor_checks.c.id.desc()))
             return [dict(r._mapping) for r in rows]
+
+    def add_retrain_decision(self, row: dict[str, Any]) -> int:
+        """Record one retrain decision; returns its id."""
+        with writing(self.engine) as conn:
+            values = {"at": utcnow(), **row}
+            result = conn.execute(sa.insert(retrain_decisions).values(**values))
+            return int(result.inserted_primary_key[0])
+
+    def update_retrain_decision(self, decision_id: int, **fields: Any) -> None:
+        """Change fields of a recorded retrain decision (a promotion that failed after it)."""
+        with writing(self.engine) as conn:
+            conn.execute(
+                retrain_decisions.update()
+                .where(retrain_decisions.c.id == decision_id)
+                .values(**fields)
+            )
+
+    def retrain_decisions(
+        self, project: str, challenger_version: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The retrain decisions of a project (that made one version when given), newest first."""
+        query = sa.select(retrain_decisions).where(retrain_decisions.c.project == project)
+        if challenger_version is not None:
+            query = query.where(retrain_decisions.c.challenger_version == challenger_version)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(retrain_decisions.c.id.desc()))
+            return [dict(r._mapping) for r in rows]
+
+    def monitor_check(self, check_id: int) -> dict[str, Any]:
+        """One monitoring check by id."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(monitor_checks).where(monitor_checks.c.id == check_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"no monitoring check {check_id}; see `loopml monitor`")
+        return dict(row._mapping)
 
     # helpers ----------------------------------------------------------------------------
     def _by_ref(
