@@ -113,6 +113,14 @@ def explain_records(
         )
         more = f" and {len(errors) - SHOWN_ERRORS} more" if len(errors) > SHOWN_ERRORS else ""
         raise DataError(f"{len(errors)} field(s) do not fit the model's input ({shown}{more})")
+    return explain_columns(explainer, columns, top=top, model_version=model_version)
+
+
+def explain_columns(
+    explainer: Any, columns: Any, *, top: int = 10, model_version: int | None = None
+) -> LocalExplanations:
+    """Local explanations of checked input rows (Columns): a multiclass model's row explains
+    the probability of its most likely class."""
     contributions = explainer.explain(columns)
     predicted = None
     if explainer.model.task == "multiclass":
