@@ -354,12 +354,9 @@ class Project:
         `row` (a record, a list of them, or their JSON text): local, each record's top
         contributions. Neither: the global explanation recorded at training (test rows).
         """
-        from loopml.explain.stage import explain_model, parse_records
-        from loopml.runs.scoring import read_input
+        from loopml.explain.stage import explain_model
 
-        frame = read_input(Path(data)) if isinstance(data, str | Path) else data
-        records = None if row is None else parse_records(row)
-        return explain_model(self.store, self.spec, str(ref), data=frame, records=records, top=top)
+        return explain_model(self.store, self.spec, str(ref), data=data, records=row, top=top)
 
     def close(self) -> None:
         """Release the store's connections."""

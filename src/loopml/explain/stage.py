@@ -13,6 +13,7 @@ background rows: a seeded sample of the run's training rows, read from the store
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,19 +42,26 @@ def explain_model(
     spec: ProjectSpec,
     ref: str,
     *,
-    data: pd.DataFrame | None = None,
-    records: list[Any] | None = None,
+    data: pd.DataFrame | str | Path | None = None,
+    records: list[Any] | dict[str, Any] | str | None = None,
     top: int = 10,
     max_rows: int = MAX_ROWS,
 ) -> GlobalExplanation | LocalExplanations:
-    """Explain model `ref`: `records` locally, `data` globally, or neither: the global
+    """Explain model `ref`: `records` locally (records, one, or their JSON text), `data`
+    globally (a DataFrame or a CSV, Parquet or JSON Lines file), or neither: the global
     explanation recorded when the model was trained."""
-    from loopml.runs.scoring import resolve_model
+    from loopml.runs.scoring import read_input, resolve_model
 
     if data is not None and records is not None:
         raise UsageError("explain either a table (global) or records (local), not both")
     if top < 1:
         raise UsageError(f"--top must be at least 1, got {top}")
+    if records is not None:
+        records = parse_records(records)
+    if isinstance(data, str | Path):
+        if not Path(data).is_file():
+            raise DataError(f"the file {data} to explain does not exist; check the path")
+        data = read_input(Path(data))
     if data is None and records is None:
         return _recorded(store, spec, str(ref))
     from loopml.explain.contributions import Explainer
