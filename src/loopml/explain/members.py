@@ -19,6 +19,7 @@ fitted preprocessor, see `output_sources`), so the caller can sum them per origi
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,7 +130,9 @@ class TreeValues:
     method = "tree SHAP"
 
     def __init__(self, member: Any) -> None:
-        import shap
+        with warnings.catch_warnings():  # shap's own colour maps use deprecated matplotlib calls
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            import shap
 
         self.member = member
         preprocessor, estimator = _parts(member)

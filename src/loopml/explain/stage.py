@@ -33,7 +33,7 @@ from loopml.store import Store
 BACKGROUND_ROWS = 100  # training rows linear and sampled members are compared with
 MAX_RECORDS = 100  # rows a local explanation takes at once (the server's /explain too)
 SHOWN_ERRORS = 3  # bad fields named in an error message
-TRAINING_SECONDS = 2.0  # time the explanation made at training may take, at most
+TRAINING_SECONDS = 1.0  # time the explanation made at training may take, at most
 TRAINING_ROWS = 2_000  # test rows it explains at most
 
 
