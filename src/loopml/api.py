@@ -434,6 +434,24 @@ class Project:
 
         return score_frame(self.load_model(ref), frame)
 
+    def explain(
+        self,
+        ref: str = "production",
+        *,
+        data: str | Path | Any = None,
+        row: dict[str, Any] | list[dict[str, Any]] | str | None = None,
+        top: int = 10,
+    ) -> Any:
+        """SHAP explanation of model `ref` per original input column.
+
+        `data` (a file path or a DataFrame): global, what drives the model over those rows.
+        `row` (a record, a list of them, or their JSON text): local, each record's top
+        contributions. Neither: the global explanation recorded at training (test rows).
+        """
+        from loopml.explain.stage import explain_model
+
+        return explain_model(self.store, self.spec, str(ref), data=data, records=row, top=top)
+
     def close(self) -> None:
         """Release the store's connections."""
         self.store.close()

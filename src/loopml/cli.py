@@ -789,6 +789,44 @@ def retrain(
         print_retrain(result.to_dict())
 
 
+@app.command()
+@_handled
+def explain(
+    model: Annotated[str, typer.Argument(help="Version number, alias, latest, or a run id.")],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="CSV, Parquet or JSON Lines rows: global explanation."),
+    ] = None,
+    row: Annotated[
+        str | None,
+        typer.Option("--row", help="One record as JSON (or a list): local, e.g. '{\"age\": 41}'."),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", help="Contributions listed per row.")] = 10,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Global: where to write the HTML page (default: reports/)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Explain a model with SHAP values per input column: global (--data), local (--row)."""
+    from loopml.console import console, print_json
+    from loopml.explain.render import print_explanation, write_explanation_page
+
+    project = _project()
+    result = project.explain(model, data=data, row=row, top=top)
+    page = None
+    if data is not None:
+        version = result.model_version if result.model_version is not None else model
+        path = report or project.root / "reports" / f"explain-{version}-{data.stem}.html"
+        page = write_explanation_page(result, path, project=project.spec.name, ref=model)
+    if as_json:
+        print_json(result.to_dict() | ({"report": str(page)} if page else {}))
+        return
+    print_explanation(result)
+    if page is not None:
+        console.print(f"Report: {page}")
+
+
 @models_app.command("list")
 @_handled
 def models_list(

@@ -243,3 +243,22 @@ def test_booleans_become_zero_one_and_missing_is_filled(values: list, dtype: obj
     onehot = build_preprocessor({"flag": "boolean"}, encoding="onehot").fit(frame)
     assert list(onehot.get_feature_names_out()) == ["flag", "missingindicator_flag"]
     np.testing.assert_array_equal(onehot.transform(frame), [[1, 0], [0, 0], [1, 1], [1, 0]])
+
+
+@pytest.mark.parametrize("encoding", ["onehot", "ordinal", "native"])
+def test_output_sources_name_each_outputs_input_column(demo: Demo, encoding: str) -> None:
+    from loopml.features import output_sources
+
+    pre = fitted(demo, encoding, scale=encoding == "onehot")
+    sources = output_sources(pre)
+    assert len(sources) == pre.transform(demo.holdout.iloc[:2]).shape[1]
+    features = [c for c, r in demo.roles.items() if r in ("numeric", "datetime", "categorical")]
+    assert set(sources) == set(features)
+    # Changing one input column changes only the outputs it is the source of.
+    rows = demo.holdout.iloc[:50].reset_index(drop=True)
+    before = pre.transform(rows)
+    for column in ("carrier", "flight_date", "temp"):
+        changed = rows.copy()
+        changed[column] = rows[column].iloc[::-1].to_numpy()
+        moved = np.flatnonzero(~np.isclose(pre.transform(changed), before, equal_nan=True).all(0))
+        assert moved.size and {sources[i] for i in moved} == {column}

@@ -8,6 +8,7 @@ from loopml.features.preprocess import (
     build_preprocessor,
     categorical_output_indices,
     original_column,
+    output_sources,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "build_preprocessor",
     "categorical_output_indices",
     "original_column",
+    "output_sources",
 ]

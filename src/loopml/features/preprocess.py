@@ -90,6 +90,31 @@ def categorical_output_indices(preprocessor: ColumnTransformer) -> list[int]:
     return list(range(codes.start, codes.stop))
 
 
+def output_sources(preprocessor: ColumnTransformer) -> list[str]:
+    """The input column each output of a fitted preprocessor comes from, in output order.
+
+    Read per transformer from the fitted ColumnTransformer's output positions: a block of one
+    input column is all that column's; a wider block's outputs are named by its step and read
+    back with `original_column` among that block's own columns only.
+    """
+    check_is_fitted(preprocessor, "output_indices_")
+    width = sum(s.stop - s.start for s in preprocessor.output_indices_.values())
+    sources: list[str | None] = [None] * width
+    for name, step, columns in preprocessor.transformers_:
+        where = preprocessor.output_indices_.get(name, slice(0, 0))
+        if step == "drop" or where.stop == where.start:
+            continue
+        columns = list(columns)
+        if len(columns) == 1:
+            owners = columns * (where.stop - where.start)
+        else:
+            owners = [original_column(f, columns) for f in step.get_feature_names_out(columns)]
+        sources[where] = owners
+    if any(source is None for source in sources):
+        raise ValueError("some outputs of the preprocessor come from no input column")
+    return sources  # type: ignore[return-value]
+
+
 def original_column(feature_name: str, columns: Iterable[str]) -> str:
     """The input column (one of `columns`, e.g. the roles) an output feature comes from."""
     names = sorted(columns, key=len, reverse=True)

@@ -74,7 +74,8 @@ class EvaluationView:
     `paired_improvement` result for the primary metric, or None); `goals` (`check_goals`
     results); `business` ({"tp", "fp", "tn", "fn", "threshold", "expected_value",
     "baseline_expected_value"}, or None); `feature_importance` ([{"feature", "importance",
-    "std"}] permutation importance on the test rows, or None).
+    "std"}] permutation importance on the test rows, or None); `shap` (a
+    `loopml.explain.GlobalExplanation` of the test rows, or None).
     """
 
     project: str
@@ -102,6 +103,7 @@ class EvaluationView:
     goals: list[dict[str, Any]] = field(default_factory=list)
     business: Mapping[str, Any] | None = None
     feature_importance: list[dict[str, Any]] | None = None
+    shap: Any = None  # a loopml.explain GlobalExplanation of the test rows, or None
     refit_all: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -124,6 +126,7 @@ def render_evaluation_report(view: EvaluationView) -> str:
         "business": _business(view.business),
         "diagnostics": _diagnostics(view, eval_plots),
         "importance": _importance(view, eval_plots),
+        "shap": _shap(view),
         "leaderboard": _leaderboard(view, eval_plots),
         "notes": [str(note) for note in view.notes],
     }
@@ -532,6 +535,14 @@ def _importance(view: EvaluationView, plots: Any) -> dict[str, Any] | None:
         for name, e in zip(names, entries, strict=True)
     ]
     return {"chart": chart, "rows": rows, "top": min(len(rows), plots.TOP_FEATURES)}
+
+
+def _shap(view: EvaluationView) -> dict[str, Any] | None:
+    if view.shap is None:
+        return None
+    from loopml.explain.render import explanation_section
+
+    return explanation_section(view.shap)
 
 
 def _cell(value: Any, column: str) -> str:

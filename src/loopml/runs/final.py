@@ -124,6 +124,22 @@ def evaluate_model(
     return evaluation, prediction
 
 
+def explain_test(
+    spec: ProjectSpec, data: TrialData, model: TrainedModel, test: pd.DataFrame, budget: Budget
+) -> tuple[Any, str | None]:
+    """SHAP values on (a time-budgeted sample of) the test rows, or None and why not."""
+    from loopml.explain.stage import explain_at_training
+
+    deadline = time.perf_counter() + budget.remaining() - REPORT_SECONDS - FIXED_RESERVE_S
+    try:
+        explanation = explain_at_training(model, data.X, test, seed=spec.seed, deadline=deadline)
+    except Exception as exc:  # an explanation must not cost the trained model
+        return None, f"the SHAP explanation failed ({type(exc).__name__}: {exc})"
+    if explanation is None:
+        return None, "no SHAP explanation: the time budget was spent"
+    return explanation, None
+
+
 def chosen_record(
     chosen: Ensemble,
     weights: list[float],
@@ -184,6 +200,7 @@ def write_train_report(
     budget: Budget,
     notes: list[str],
     refit_all: bool,
+    explanation: Any = None,
 ) -> Path | None:
     from loopml.evaluate.metrics import metric_direction
     from loopml.report.evaluation_report import EvaluationView, write_evaluation_report
@@ -218,6 +235,7 @@ def write_train_report(
         goals=evaluation["goals"],
         business=evaluation["business"],
         feature_importance=evaluation.get("importance"),
+        shap=explanation,
         refit_all=refit_all,
         notes=notes,
     )

@@ -27,6 +27,7 @@ from loopml.runs.environment import environment
 from loopml.runs.final import (
     chosen_record,
     evaluate_model,
+    explain_test,
     fit_members,
     refit_on_all_rows,
     write_train_report,
@@ -178,6 +179,9 @@ def _train(
     progress.phase("Evaluating on the test part")
     test = prepared.view.unseal_test(f"final evaluation of run {run_id}")
     evaluation, test_prediction = evaluate_model(spec, data, model, test, threshold, budget)
+    explanation, explain_note = explain_test(spec, data, model, test, budget)
+    if explanation is not None:
+        evaluation["explanation"] = explanation.to_dict()
     from loopml.models.persist import dump_model
 
     blob = dump_model(model)
@@ -212,6 +216,8 @@ def _train(
     notes = list(search.notes)
     if prepared.data.folds.note:
         notes.append(prepared.data.folds.note)
+    if explain_note:
+        notes.append(explain_note)
     report_path = write_train_report(
         spec,
         root,
@@ -226,6 +232,7 @@ def _train(
         budget,
         notes,
         refit_all,
+        explanation,
     )
     public = {k: v for k, v in evaluation.items() if k not in ("baseline_prediction",)}
     store.meta.update_run(

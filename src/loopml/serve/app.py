@@ -5,6 +5,7 @@
     GET  /ready     the model is loaded and the store answers (503 until then)
     GET  /metadata  the served version, its reference, task, classes and input signature
     POST /feedback  {"request_id", "label"[, "record"]} (or {"feedback": [...]}): ground truth
+    POST /explain   {"records": [...]} -> SHAP contributions per input column (see serve/explain.py)
     GET  /metrics   Prometheus: requests, latency, predictions, the prediction log, the model
     GET  /docs      OpenAPI documentation (/openapi.json)
 
@@ -34,6 +35,7 @@ from loopml.errors import DataError, NotFoundError
 from loopml.features.columns import Columns
 from loopml.monitor.feedback import feedback_folder, record_feedback
 from loopml.monitor.log import LogBatch, PredictionLog, event_folder, prediction_folder
+from loopml.serve.explain import add_explain_route
 from loopml.serve.http import (
     Gate,
     Refused,
@@ -226,6 +228,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         finally:
             gate.leave()
             metrics.in_flight.dec()
+
+    add_explain_route(app, slot, settings, gate, project.store, executor)
 
     @app.post("/feedback", summary="Ground truth for earlier predictions, by request id")
     async def feedback(request: Request) -> Response:
