@@ -612,19 +612,45 @@ def serve(
         bool,
         typer.Option("--log/--no-log", help="Keep every prediction in the prediction log."),
     ] = True,
+    challenger: Annotated[
+        str | None,
+        typer.Option("--challenger", help="Canary: this model answers --split % of the requests."),
+    ] = None,
+    split: Annotated[
+        float | None,
+        typer.Option("--split", help="The challenger's percent of requests (default 10)."),
+    ] = None,
+    shadow: Annotated[
+        str | None,
+        typer.Option(
+            "--shadow", help="This model also scores every request after the answer; logged only."
+        ),
+    ] = None,
 ) -> None:
     """Serve a model over REST: POST /predict, /health, /ready, /metadata, docs at /docs."""
     from loopml.console import console
+    from loopml.serve.routing import DEFAULT_SPLIT
 
     project = _project()
     shown = "[::1]" if host == "::1" else host
 
-    def announce(version: dict[str, Any]) -> None:
+    def announce(version: dict[str, Any], rival: dict[str, Any] | None) -> None:
         console.print(
             f"Serving model {model} (version {version['version']}) of {project.spec.name} at "
             f"http://{shown}:{port} — docs at /docs; Ctrl-C or SIGTERM stops after the "
             "requests in flight"
         )
+        if rival is not None and challenger is not None:
+            console.print(
+                f"Canary: challenger {challenger} (version {rival['version']}) answers "
+                f"{DEFAULT_SPLIT if split is None else split:g} % of the requests; see "
+                "`loopml experiments report`"
+            )
+        elif rival is not None:
+            console.print(
+                f"Shadow: {shadow} (version {rival['version']}) scores every request after "
+                "its answer, logged only; see `loopml experiments report`"
+            )
 
     project.serve(
         model,
@@ -642,6 +668,9 @@ def serve(
         extra=extra.value,
         access_log=access_log,
         log=log,
+        challenger=challenger,
+        split=split,
+        shadow=shadow,
         announce=announce,
     )
 
