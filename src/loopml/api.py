@@ -323,6 +323,44 @@ class Project:
         )
         return result
 
+    def experiments(
+        self,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        metric: str | None = None,
+        variant: str | None = None,
+        alpha: float = 0.05,
+        power: float = 0.8,
+        min_effect: float | None = None,
+    ) -> Any:
+        """The online experiment of a window: champion vs challenger (canary) or shadow.
+
+        Per variant the requests, labelled predictions and `metric` (default: the spec's)
+        with a bootstrap interval; per comparison the difference, a significance test at
+        `alpha` and the labelled rows needed to detect `min_effect` (default: the observed
+        difference) with `power`. `since` defaults to the spec's `monitor.since`; `variant`
+        (challenger or shadow) keeps one comparison. Returns an ExperimentReport (`to_dict()`).
+        """
+        from loopml.monitor.check import parse_since
+        from loopml.monitor.experiments import experiment_report
+        from loopml.monitor.feedback import feedback_folder, read_feedback
+        from loopml.monitor.log import prediction_folder
+
+        return experiment_report(
+            self.store,
+            self.spec,
+            prediction_folder(self),
+            read_feedback(feedback_folder(self)),
+            since=parse_since(since or self.spec.monitor.since),
+            until=None if until is None else parse_since(until),
+            metric=metric,
+            variant=variant,
+            alpha=alpha,
+            power=power,
+            min_effect=min_effect,
+        )
+
     def models(self) -> list[dict[str, Any]]:
         """The project's model versions, newest first, with their aliases."""
         named: dict[int, list[str]] = {}

@@ -30,6 +30,10 @@ runs_app = typer.Typer(
 app.add_typer(runs_app, name="runs")
 models_app = typer.Typer(help="Model versions, aliases and promotion.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+experiments_app = typer.Typer(
+    help="Online experiments: champion vs challenger (canary) or shadow.", no_args_is_help=True
+)
+app.add_typer(experiments_app, name="experiments")
 
 _state: dict[str, Any] = {"project": None, "debug": False}
 _STARTED = time.perf_counter()  # `train --time-budget` counts from here: the command's start
@@ -831,6 +835,54 @@ def models_history(
     from loopml.registry.render import print_history
 
     print_history(events)
+
+
+@experiments_app.command("report")
+@_handled
+def experiments_report(
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Window start: 7d, 2h, 30m, 1w, or an ISO-8601 time."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Window end (same forms; default: now).")
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option("--metric", help="Metric to compare (default: the spec's).")
+    ] = None,
+    variant: Annotated[
+        str | None,
+        typer.Option("--variant", help="Only this comparison: challenger or shadow."),
+    ] = None,
+    min_effect: Annotated[
+        float | None,
+        typer.Option(
+            "--min-effect",
+            help="Difference to size the experiment for (default: the observed one).",
+        ),
+    ] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
+    power: Annotated[float, typer.Option("--power", help="Power for the sample size.")] = 0.8,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Champion vs challenger or shadow on labelled traffic: metric, test, sample size."""
+    report = _project().experiments(
+        since=since,
+        until=until,
+        metric=metric,
+        variant=variant,
+        alpha=alpha,
+        power=power,
+        min_effect=min_effect,
+    )
+    if as_json:
+        from loopml.console import print_json
+
+        print_json(report.to_dict())
+        return
+    from loopml.monitor.experiments_render import print_report
+
+    print_report(report.to_dict())
 
 
 def main() -> None:
