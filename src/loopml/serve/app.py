@@ -144,7 +144,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
     project = Project(settings.spec_path)
     experiment = settings.experiment
     slot = ModelSlot(project.store, project.spec, settings.ref, threads=settings.threads)
-    slots = {experiment.champion: slot}
+    champion_variant = experiment.champion  # `main` without an experiment
+    slots = {champion_variant: slot}
     rival = None  # the challenger's or the shadow's slot
     if experiment.mode is not None:
         rival = ModelSlot(project.store, project.spec, experiment.other, threads=settings.threads)
@@ -222,7 +223,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         metrics.in_flight.inc()
         champion = slot.current
         other = competing(champion, rival)
-        served, variant = champion, experiment.champion
+        served, variant = champion, champion_variant
         if (
             other is not None
             and experiment.mode == "canary"
