@@ -16,14 +16,18 @@ plain serving (the peer measured in the same run).
    deployed), one worker unless ``--workers``.
 3. The load: ``wrk --latency`` with ``_post.lua`` and one fixed body (real rows of the
    model's split, as in serve_http.py): 1 row at concurrency 1 and 8, and 100 rows at
-   concurrency 1. Each case runs ``--warmup`` seconds (discarded), then ``--seconds``.
-   After each server's runs, ``/metrics`` tells how many records the shadow scored and
-   how many it skipped because it fell behind (its queue is bounded).
+   concurrency 1. The three servers run side by side (idle but for the one measured) and
+   are measured in turn, ``--repeat`` rounds of the three (in a rotated order) per case,
+   each run
+   ``--warmup`` seconds (discarded) then ``--seconds``: the table shows each figure's
+   median over the rounds, so that the load other work puts on the machine falls on the
+   three alike. At the end, ``/metrics`` tells how many records the shadow scored and how
+   many it skipped because it fell behind (its queue is bounded).
 
 Usage::
 
-    python benchmarks/serve_experiments.py                    # make the models, 10 s per case
-    python benchmarks/serve_experiments.py --project /tmp/p --seconds 20 --workers 2
+    python benchmarks/serve_experiments.py                    # make the models, 3 x 5 s per case
+    python benchmarks/serve_experiments.py --project /tmp/p --seconds 10 --repeat 5 --workers 2
 """
 
 from __future__ import annotations
@@ -132,8 +136,9 @@ def serve(loopml: list[str], project: Path, config: str, workers: int, logs: Pat
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--project", type=Path, help="A project with versions 1 and 2.")
-    parser.add_argument("--seconds", type=float, default=10.0, help="Measured seconds per case.")
-    parser.add_argument("--warmup", type=float, default=2.0, help="Discarded seconds first.")
+    parser.add_argument("--seconds", type=float, default=5.0, help="Measured seconds per run.")
+    parser.add_argument("--warmup", type=float, default=1.0, help="Discarded seconds first.")
+    parser.add_argument("--repeat", type=int, default=3, help="Rounds per case (median).")
     parser.add_argument("--workers", type=int, default=1, help="Server worker processes.")
     parser.add_argument("--budget", type=float, default=60.0, help="Training budget (s).")
     parser.add_argument("--loopml", help="The loopml command (default: beside this Python).")
@@ -147,32 +152,46 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="loopml-experiments-bench-"))
     files = bodies(project, folder)
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; project {project}")
-    results: dict[str, dict[str, Any]] = {}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        c: {k.key: [] for k in CASES} for c in CONFIGS
+    }
     try:
-        for config in CONFIGS:
-            server, url = serve(loopml, project, config, args.workers, folder)
-            results[config] = {}
-            for case in CASES:
-                wrk(case, f"{url}/predict", files[case.rows], args.warmup)
-                results[config][case.key] = wrk(
-                    case, f"{url}/predict", files[case.rows], args.seconds
-                )
-            time.sleep(1.0)  # the shadow's queue drains
-            results[config]["shadow"] = shadow_counts(url)
-            server.stop()
+        urls = {
+            config: serve(loopml, project, config, args.workers, folder)[1] for config in CONFIGS
+        }
+        for case in CASES:
+            for round_ in range(args.repeat):
+                order = list(urls)[round_ % 3 :] + list(urls)[: round_ % 3]  # rotated
+                for config in order:
+                    url = urls[config]
+                    wrk(case, f"{url}/predict", files[case.rows], args.warmup)
+                    figures = wrk(case, f"{url}/predict", files[case.rows], args.seconds)
+                    figures.pop("text", None)
+                    runs[config][case.key].append(figures)
+        time.sleep(1.0)  # the shadow's queue drains
+        counts = shadow_counts(urls["shadow"])
     finally:
         Server.stop_all()
-    print_table(results)
+    results = {
+        config: {key: median(figures) for key, figures in cases.items()}
+        for config, cases in runs.items()
+    }
+    print_table(results, counts, args.repeat)
     out = folder / "serve_experiments.json"
-    for config in results.values():
-        for case in CASES:
-            config[case.key].pop("text", None)
-    out.write_text(json.dumps(results, indent=2))
+    out.write_text(json.dumps({"runs": runs, "median": results, "shadow": counts}, indent=2))
     print(f"figures: {out}")
     return 0
 
 
-def print_table(results: dict[str, dict[str, Any]]) -> None:
+def median(figures: list[dict[str, Any]]) -> dict[str, float]:
+    """Each figure's median over the rounds."""
+    import statistics
+
+    keys = ("p50_ms", "p99_ms", "rps", "non2xx")
+    return {key: statistics.median(f[key] for f in figures) for key in keys}
+
+
+def print_table(results: dict[str, dict[str, Any]], counts: dict[str, float], rounds: int) -> None:
     plain = results["plain"]
     print(
         f"\n{'case':<26}{'server':<8}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}"
@@ -185,9 +204,9 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
                 f"{case.label:<26}{config:<8}{got['p50_ms']:>9.3f}{got['p99_ms']:>9.3f}"
                 f"{got['rps']:>9.0f}{got['p50_ms'] / base['p50_ms']:>8.2f}"
                 f"{got['p99_ms'] / base['p99_ms']:>8.2f}{got['rps'] / base['rps']:>9.2f}"
-                f"{got['non2xx']:>9}"
+                f"{got['non2xx']:>9.0f}"
             )
-    counts = results["shadow"]["shadow"]
+    print(f"(medians of {rounds} rounds)")
     print(
         f"\nshadow records: scored {counts.get('scored', 0):,.0f}, skipped (fell behind) "
         f"{counts.get('skipped', 0):,.0f}, failed {counts.get('failed', 0):,.0f}"

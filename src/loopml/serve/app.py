@@ -148,7 +148,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
     slots = {champion_variant: slot}
     rival = None  # the challenger's or the shadow's slot
     if experiment.mode is not None:
-        rival = ModelSlot(project.store, project.spec, experiment.other, threads=settings.threads)
+        # A shadow scores on one booster thread: the cores stay the champion's first.
+        threads = 1 if experiment.mode == "shadow" else settings.threads
+        rival = ModelSlot(project.store, project.spec, experiment.other, threads=threads)
         slots[experiment.variant] = rival
     gate = Gate(settings.max_concurrency)
     metrics = ServeMetrics()

@@ -101,7 +101,8 @@ class ServeMetrics:
         )
         self.shadow_latency = Histogram(
             "loopml_shadow_latency_seconds",
-            "Time the shadow model took to score a request (after its answer), by model version.",
+            "Time the shadow model took per scoring call (the requests of up to 20 ms, scored "
+            "together after their answers), by model version.",
             ["model_version"],
             buckets=_BUCKETS,
             registry=registry,
