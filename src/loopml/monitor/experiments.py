@@ -104,12 +104,13 @@ def experiment_report(
     classes = _classes(models)
     outputs = ["prediction"] + [f"proba_{c}" for c in classes or []]
     table = read_log(log_folder, since=since, until=until, columns=_META + outputs)
-    table = table.filter(pc_is_in(table.column("variant"), [CHAMPION, *compared]))
+    table = table.filter(_is_in(table.column("variant"), [CHAMPION, *compared]))
     notes: list[str] = []
-    labels = _usable_labels(feedback, spec.task, classes, notes)
     logged = table.select(["request_id", "record", "variant", "model_version", *outputs])
     # A retried request id (sticky to its variant) is one prediction, not two.
     logged = logged.to_pandas().drop_duplicates(["request_id", "record", "variant"], keep="last")
+    labels = feedback[_has_label(feedback, logged)]  # the labels of this window's predictions
+    labels = _usable_labels(labels, spec.task, classes, notes)
     logged["labelled"] = _has_label(logged, labels)
     if not logged["labelled"].any():
         raise DataError(
@@ -194,7 +195,7 @@ def _window(since: datetime | None, until: datetime | None) -> str:
     return " ".join(part for part in (start, end) if part) or "at all"
 
 
-def pc_is_in(column: Any, values: list[str]) -> Any:
+def _is_in(column: Any, values: list[str]) -> Any:
     """A pyarrow mask: `column` is one of `values`."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -204,7 +205,7 @@ def pc_is_in(column: Any, values: list[str]) -> Any:
 
 def _models(store: Any, project: str, table: Any) -> dict[int, dict[str, Any]]:
     """The model versions (each with its `run`) the experiment's predictions came from."""
-    rows = table.filter(pc_is_in(table.column("variant"), [CHAMPION, *COMPARED]))
+    rows = table.filter(_is_in(table.column("variant"), [CHAMPION, *COMPARED]))
     models = {}
     for number in sorted(set(rows.column("model_version").to_pylist())):
         version = store.meta.model_version(project, int(number))
@@ -246,8 +247,10 @@ def _usable_labels(
 
 
 def _has_label(frame: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
-    keys = pd.MultiIndex.from_frame(labels[["request_id", "record"]])
-    return pd.MultiIndex.from_frame(frame[["request_id", "record"]]).isin(keys)
+    """Which rows of `frame` have a (request_id, record) that `labels` holds."""
+    keys = pd.MultiIndex.from_frame(labels[["request_id", "record"]].astype({"record": "int64"}))
+    rows = frame[["request_id", "record"]].astype({"record": "int64"})
+    return pd.MultiIndex.from_frame(rows).isin(keys)
 
 
 def _summary(
