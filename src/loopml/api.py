@@ -209,18 +209,35 @@ class Project:
         extra: str = "reject",
         access_log: bool = False,
         log: bool = True,
-        announce: Callable[[dict[str, Any]], None] | None = None,
+        challenger: str | None = None,
+        split: float | None = None,
+        shadow: str | None = None,
+        announce: Callable[[dict[str, Any], dict[str, Any] | None], None] | None = None,
     ) -> None:
         """Serve model `ref` over REST until SIGTERM (following it when it is an alias).
 
-        `announce` is called with the model version row once the settings are checked, just
-        before the server starts.
+        An experiment runs beside it with `challenger` (a canary answering `split` percent
+        of the requests, default 10) or `shadow` (scores every request after its answer;
+        logged, never returned); see docs/guide/experiments.md. `announce` is called with
+        the model version row and the challenger's or shadow's (or None) once the settings
+        are checked, just before the server starts.
         """
+        from loopml.errors import UsageError
         from loopml.registry.versions import resolve
         from loopml.runs.scoring import model_artifact
         from loopml.serve.app import ServeSettings
+        from loopml.serve.routing import checked_experiment, resolve_rival
         from loopml.serve.server import run_server, serving_token
 
+        experiment = checked_experiment(
+            None if challenger is None else str(challenger),
+            split,
+            None if shadow is None else str(shadow),
+        )
+        if experiment.mode == "shadow" and not log:
+            raise UsageError(
+                "--shadow predictions are only kept in the prediction log; drop --no-log"
+            )
         settings = ServeSettings(
             spec_path=str(self.spec_path),
             ref=str(ref),
@@ -234,13 +251,17 @@ class Project:
             extra=extra,
             log=log,
             threads=max(1, (os.cpu_count() or 1) // workers),  # each worker its share of cores
+            challenger=experiment.challenger,
+            split=experiment.split,
+            shadow=experiment.shadow,
         )
         # An unknown reference or a tampered model file fails here, once, before any worker.
         version = resolve(self.store, self.spec.name, str(ref))
         model_artifact(self.store, self.store.meta.run(version["run_id"]))
+        rival = resolve_rival(self.store, self.spec.name, version, experiment)
         self.store.close()
         if announce is not None:
-            announce(version)
+            announce(version, rival)
         run_server(settings, host=host, port=port, workers=workers, access_log=access_log)
 
     def feedback(self, source: str | Path) -> Any:
@@ -392,6 +413,44 @@ class Project:
 
         rows = self.store.meta.retrain_decisions(self.spec.name, version)
         return [RetrainResult.from_row(row) for row in rows]
+
+    def experiments(
+        self,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        metric: str | None = None,
+        variant: str | None = None,
+        alpha: float = 0.05,
+        power: float = 0.8,
+        min_effect: float | None = None,
+    ) -> Any:
+        """The online experiment of a window: champion vs challenger (canary) or shadow.
+
+        Per variant the requests, labelled predictions and `metric` (default: the spec's)
+        with a bootstrap interval; per comparison the difference, a significance test at
+        `alpha` and the labelled rows needed to detect `min_effect` (default: the observed
+        difference) with `power`. `since` defaults to the spec's `monitor.since`; `variant`
+        (challenger or shadow) keeps one comparison. Returns an ExperimentReport (`to_dict()`).
+        """
+        from loopml.monitor.check import parse_since
+        from loopml.monitor.experiments import experiment_report
+        from loopml.monitor.feedback import feedback_folder, read_feedback
+        from loopml.monitor.log import prediction_folder
+
+        return experiment_report(
+            self.store,
+            self.spec,
+            prediction_folder(self),
+            read_feedback(feedback_folder(self)),
+            since=parse_since(since or self.spec.monitor.since),
+            until=None if until is None else parse_since(until),
+            metric=metric,
+            variant=variant,
+            alpha=alpha,
+            power=power,
+            min_effect=min_effect,
+        )
 
     def models(self) -> list[dict[str, Any]]:
         """The project's model versions, newest first, with their aliases."""

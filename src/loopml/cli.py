@@ -30,6 +30,10 @@ runs_app = typer.Typer(
 app.add_typer(runs_app, name="runs")
 models_app = typer.Typer(help="Model versions, aliases and promotion.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+experiments_app = typer.Typer(
+    help="Online experiments: champion vs challenger (canary) or shadow.", no_args_is_help=True
+)
+app.add_typer(experiments_app, name="experiments")
 
 _state: dict[str, Any] = {"project": None, "debug": False}
 _STARTED = time.perf_counter()  # `train --time-budget` counts from here: the command's start
@@ -612,19 +616,45 @@ def serve(
         bool,
         typer.Option("--log/--no-log", help="Keep every prediction in the prediction log."),
     ] = True,
+    challenger: Annotated[
+        str | None,
+        typer.Option("--challenger", help="Canary: this model answers --split % of the requests."),
+    ] = None,
+    split: Annotated[
+        float | None,
+        typer.Option("--split", help="The challenger's percent of requests (default 10)."),
+    ] = None,
+    shadow: Annotated[
+        str | None,
+        typer.Option(
+            "--shadow", help="This model also scores every request after the answer; logged only."
+        ),
+    ] = None,
 ) -> None:
     """Serve a model over REST: POST /predict, /health, /ready, /metadata, docs at /docs."""
     from loopml.console import console
+    from loopml.serve.routing import DEFAULT_SPLIT
 
     project = _project()
     shown = "[::1]" if host == "::1" else host
 
-    def announce(version: dict[str, Any]) -> None:
+    def announce(version: dict[str, Any], rival: dict[str, Any] | None) -> None:
         console.print(
             f"Serving model {model} (version {version['version']}) of {project.spec.name} at "
             f"http://{shown}:{port} — docs at /docs; Ctrl-C or SIGTERM stops after the "
             "requests in flight"
         )
+        if rival is not None and challenger is not None:
+            console.print(
+                f"Canary: challenger {challenger} (version {rival['version']}) answers "
+                f"{DEFAULT_SPLIT if split is None else split:g} % of the requests; see "
+                "`loopml experiments report`"
+            )
+        elif rival is not None:
+            console.print(
+                f"Shadow: {shadow} (version {rival['version']}) scores every request after "
+                "its answer, logged only; see `loopml experiments report`"
+            )
 
     project.serve(
         model,
@@ -642,6 +672,9 @@ def serve(
         extra=extra.value,
         access_log=access_log,
         log=log,
+        challenger=challenger,
+        split=split,
+        shadow=shadow,
         announce=announce,
     )
 
@@ -928,6 +961,54 @@ def models_history(
     from loopml.registry.render import print_history
 
     print_history(events)
+
+
+@experiments_app.command("report")
+@_handled
+def experiments_report(
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Window start: 7d, 2h, 30m, 1w, or an ISO-8601 time."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Window end (same forms; default: now).")
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option("--metric", help="Metric to compare (default: the spec's).")
+    ] = None,
+    variant: Annotated[
+        str | None,
+        typer.Option("--variant", help="Only this comparison: challenger or shadow."),
+    ] = None,
+    min_effect: Annotated[
+        float | None,
+        typer.Option(
+            "--min-effect",
+            help="Difference to size the experiment for (default: the observed one).",
+        ),
+    ] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
+    power: Annotated[float, typer.Option("--power", help="Power for the sample size.")] = 0.8,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Champion vs challenger or shadow on labelled traffic: metric, test, sample size."""
+    report = _project().experiments(
+        since=since,
+        until=until,
+        metric=metric,
+        variant=variant,
+        alpha=alpha,
+        power=power,
+        min_effect=min_effect,
+    )
+    if as_json:
+        from loopml.console import print_json
+
+        print_json(report.to_dict())
+        return
+    from loopml.monitor.experiments_render import print_report
+
+    print_report(report.to_dict())
 
 
 def main() -> None:

@@ -3,11 +3,16 @@
     POST /predict   {"records": [{...}, ...]} -> predictions, probabilities, model_version, request_id
     GET  /health    the process is alive
     GET  /ready     the model is loaded and the store answers (503 until then)
-    GET  /metadata  the served version, its reference, task, classes and input signature
+    GET  /metadata  the served version, its reference, task, classes and input signature,
+                    and the experiment (canary challenger and split, or shadow) when one runs
     POST /feedback  {"request_id", "label"[, "record"]} (or {"feedback": [...]}): ground truth
     POST /explain   {"records": [...]} -> SHAP contributions per input column (see serve/explain.py)
     GET  /metrics   Prometheus: requests, latency, predictions, the prediction log, the model
     GET  /docs      OpenAPI documentation (/openapi.json)
+
+With an experiment (serve/routing.py) a share of the requests is answered by a challenger
+(canary), or every request is also scored by a shadow model after its answer (shadow); the
+answer's `variant` and `X-Variant` say which model answered, and the log records it.
 
 Requests are parsed by hand (orjson) rather than through pydantic models: a one-row request
 must cost microseconds, and each bad field must be named (row, field, problem) without
@@ -49,6 +54,15 @@ from loopml.serve.http import (
 from loopml.serve.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from loopml.serve.metrics import ServeMetrics
 from loopml.serve.records import MAX_ERRORS, read_records
+from loopml.serve.routing import (
+    CHALLENGER,
+    Experiment,
+    competing,
+    experiment_metadata,
+    goes_to_challenger,
+    warn_if_paused,
+)
+from loopml.serve.shadow import ShadowScorer
 from loopml.serve.slot import ModelSlot, Served
 
 log = logging.getLogger("loopml.serve")
@@ -74,6 +88,14 @@ class ServeSettings:
     log: bool = True
     log_flush_s: float = 1.0
     threads: int = 1  # booster threads for a request of 64+ rows
+    challenger: str | None = None  # canary: this reference answers `split` % of requests
+    split: float | None = None
+    shadow: str | None = None  # shadow: this reference scores every request after its answer
+
+    @property
+    def experiment(self) -> Experiment:
+        """The experiment these settings run beside the champion (mode None: none)."""
+        return Experiment(challenger=self.challenger, split=self.split, shadow=self.shadow)
 
 
 class PredictRequest(BaseModel):
@@ -94,6 +116,11 @@ class PredictResponse(BaseModel):
     )
     model_version: int = Field(description="The model version that answered.")
     request_id: str = Field(description="This request's id (also the X-Request-ID header).")
+    variant: str | None = Field(
+        None,
+        description="During an experiment: `champion` or `challenger`, the model that answered "
+        "(also the X-Variant header).",
+    )
 
 
 class FieldError(BaseModel):
@@ -117,7 +144,16 @@ def create_app(settings: ServeSettings) -> FastAPI:
     from loopml.api import Project
 
     project = Project(settings.spec_path)
+    experiment = settings.experiment
     slot = ModelSlot(project.store, project.spec, settings.ref, threads=settings.threads)
+    champion_variant = experiment.champion  # `main` without an experiment
+    slots = {champion_variant: slot}
+    rival = None  # the challenger's or the shadow's slot
+    if experiment.mode is not None:
+        # A shadow scores on one booster thread: the cores stay the champion's first.
+        threads = 1 if experiment.mode == "shadow" else settings.threads
+        rival = ModelSlot(project.store, project.spec, experiment.other, threads=threads)
+        slots[experiment.variant] = rival
     gate = Gate(settings.max_concurrency)
     metrics = ServeMetrics()
     executor = ThreadPoolExecutor(max_workers=max(1, settings.max_concurrency))
@@ -131,17 +167,35 @@ def create_app(settings: ServeSettings) -> FastAPI:
         if settings.log
         else None
     )
+    shadow = (
+        ShadowScorer(predictions, metrics)
+        if experiment.mode == "shadow" and predictions is not None
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.get_running_loop().run_in_executor(executor, slot.refresh)
-        served = slot.current
-        log.warning("serving `%s`: version %d of %s", slot.ref, served.version, project.spec.name)
-        metrics.serving(served.version, slot.ref, served.run_id)
-        follower = asyncio.create_task(_follow(slot, settings.poll_s, executor, metrics))
+        loop = asyncio.get_running_loop()
+        for variant, each in slots.items():
+            await loop.run_in_executor(executor, each.refresh)
+            served = each.current
+            log.warning(
+                "serving `%s` as %s: version %d of %s",
+                each.ref,
+                variant,
+                served.version,
+                project.spec.name,
+            )
+            metrics.serving(served.version, each.ref, served.run_id, variant)
+        warn_if_paused(slot, rival)
+        follower = asyncio.create_task(
+            _follow(slots, settings.poll_s, executor, metrics, lambda: warn_if_paused(slot, rival))
+        )
         yield
         follower.cancel()
         executor.shutdown(wait=False)
+        if shadow is not None:
+            shadow.close()  # the shadow rows of answered requests are logged too
         if predictions is not None:
             predictions.close()  # everything answered is on disk before the process ends
         project.close()
@@ -181,18 +235,35 @@ def create_app(settings: ServeSettings) -> FastAPI:
         except Refused as refused:
             return refuse(refused, request_id, None)
         metrics.in_flight.inc()
-        served = slot.current
+        champion = slot.current
+        other = competing(champion, rival)
+        served, variant = champion, champion_variant
+        if (
+            other is not None
+            and experiment.mode == "canary"
+            and goes_to_challenger(request_id, experiment)
+        ):
+            served, variant = other, CHALLENGER
         try:
             body = await read_body(request, settings.max_body_bytes)
             records = parse_records(body, settings.max_rows)
             deadline = time.perf_counter() + settings.timeout_s  # from a fully received body
-            answer, columns, outputs = _answer(served, records, settings, deadline=deadline)
+            answer, columns, outputs = _answer(
+                served, records, settings, deadline=deadline, signature=champion.signature
+            )
             answer["model_version"] = served.version
             answer["request_id"] = request_id
+            headers = {"X-Request-ID": request_id}
+            if experiment.mode is not None:
+                answer["variant"] = headers["X-Variant"] = variant
+            background = None
+            if shadow is not None and other is not None:
+                background = shadow.after(other, request_id, columns)
             response = Response(
                 orjson.dumps(answer, option=_JSON),
                 media_type="application/json",
-                headers={"X-Request-ID": request_id},
+                headers=headers,
+                background=background,
             )
             elapsed = time.perf_counter() - started
             if predictions is not None:
@@ -203,6 +274,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
                         columns.data,
                         outputs,
                         latency_ms=elapsed * 1000,
+                        variant=variant,
                         numeric=served.numeric,
                     )
                 )
@@ -283,6 +355,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
             "store_reachable": slot.store_ok,
             "model_version": None if served is None else served.version,
         }
+        if rival is not None:
+            body["variants"] = {
+                name: None if each.current is None else each.current.version
+                for name, each in slots.items()
+            }
         return Response(
             orjson.dumps(body), status_code=200 if ok else 503, media_type="application/json"
         )
@@ -313,6 +390,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             "unknown_categories": settings.unknown,
             "extra_fields": settings.extra,
             "signature": served.signature.to_dict(),
+            "experiment": experiment_metadata(experiment, slots, served, rival),
         }
         return Response(orjson.dumps(body, option=_JSON), media_type="application/json")
 
@@ -320,34 +398,46 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
 
 async def _follow(
-    slot: ModelSlot, every: float, executor: ThreadPoolExecutor, metrics: ServeMetrics
+    slots: dict[str, ModelSlot],
+    every: float,
+    executor: ThreadPoolExecutor,
+    metrics: ServeMetrics,
+    swapped: Any,
 ) -> None:
-    """Poll the registry and swap to the version the reference names now."""
+    """Poll the registry and swap each slot to the version its reference names now."""
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(every)
-        try:
-            if await loop.run_in_executor(executor, slot.refresh):
-                metrics.serving(slot.current.version, slot.ref, slot.current.run_id)
-        except NotFoundError as exc:
-            log.warning(
-                "model `%s` no longer resolves (%s); still serving the last one", slot.ref, exc
-            )
-        except Exception as exc:  # the store is down: keep serving, /ready says so
-            log.warning("could not reach the store to follow `%s`: %s", slot.ref, exc)
+        for variant, slot in slots.items():
+            try:
+                if await loop.run_in_executor(executor, slot.refresh):
+                    metrics.serving(slot.current.version, slot.ref, slot.current.run_id, variant)
+                    swapped()
+            except NotFoundError as exc:
+                log.warning(
+                    "model `%s` no longer resolves (%s); still serving the last one", slot.ref, exc
+                )
+            except Exception as exc:  # the store is down: keep serving, /ready says so
+                log.warning("could not reach the store to follow `%s`: %s", slot.ref, exc)
 
 
 def _answer(
-    served: Served, records: list[Any], settings: ServeSettings, *, deadline: float
+    served: Served,
+    records: list[Any],
+    settings: ServeSettings,
+    *,
+    deadline: float,
+    signature: Any = None,
 ) -> tuple[dict[str, Any], Columns, dict[str, Any]]:
-    """Validate and score `records`, in blocks, refusing with 504 once `deadline` passed.
+    """Validate `records` (against `signature`, the champion's; default: `served`'s) and
+    score them, in blocks, refusing with 504 once `deadline` passed.
 
     Scoring runs on the event loop: a thread hop costs more than it saves here (LightGBM
     releases the GIL but the request's Python work does not), and several requests at once
     are what `--workers` is for. The timeout is checked between blocks of BLOCK_ROWS rows.
     """
     columns, errors = read_records(
-        records, served.signature, unknown=settings.unknown, extra=settings.extra
+        records, signature or served.signature, unknown=settings.unknown, extra=settings.extra
     )
     if errors:
         shown = errors[:MAX_ERRORS]

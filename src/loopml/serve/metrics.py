@@ -86,19 +86,43 @@ class ServeMetrics:
         )
         self.model = Gauge(
             "loopml_model_info",
-            "The served model version (1 for the one answering now).",
-            ["model_version", "reference", "run_id"],
+            "The served model versions (1 for those answering now), with their variant: main, "
+            "or champion, challenger and shadow during an experiment.",
+            ["model_version", "reference", "run_id", "variant"],
             registry=registry,
             **gauge_mode,
         )
-        self._served: tuple[str, str, str] | None = None
+        self.shadow_records = Counter(
+            "loopml_shadow_records",
+            "Records the shadow model scored after the answer, by model version and outcome "
+            "(scored, failed, skipped when it fell behind).",
+            ["model_version", "outcome"],
+            registry=registry,
+        )
+        self.shadow_latency = Histogram(
+            "loopml_shadow_latency_seconds",
+            "Time the shadow model took per scoring call (the requests of up to 20 ms, scored "
+            "together after their answers), by model version.",
+            ["model_version"],
+            buckets=_BUCKETS,
+            registry=registry,
+        )
+        self._served: dict[str, tuple[str, str, str, str]] = {}
 
-    def serving(self, version: int, reference: str, run_id: str) -> None:
-        """Mark the version that answers now (after a start or a swap)."""
-        if self._served is not None:
-            self.model.labels(*self._served).set(0)
-        self._served = (str(version), reference, run_id[:12])
-        self.model.labels(*self._served).set(1)
+    def serving(self, version: int, reference: str, run_id: str, variant: str = "main") -> None:
+        """Mark the version that answers now as `variant` (after a start or a swap)."""
+        if variant in self._served:
+            self.model.labels(*self._served[variant]).set(0)
+        self._served[variant] = (str(version), reference, run_id[:12], variant)
+        self.model.labels(*self._served[variant]).set(1)
+
+    def shadow(
+        self, *, version: int, outcome: str, records: int, seconds: float | None = None
+    ) -> None:
+        """Count one request's records scored (or failed, or skipped) by the shadow model."""
+        self.shadow_records.labels(str(version), outcome).inc(records)
+        if seconds is not None:
+            self.shadow_latency.labels(str(version)).observe(seconds)
 
     def observe(
         self, *, version: int | None, status: int, seconds: float, labels: Iterable[Any] = ()

@@ -42,23 +42,42 @@ class Served:
         """The input columns that are numbers (logged as such)."""
         return frozenset(c.name for c in self.signature.columns if c.role == "numeric")
 
+    @cached_property
+    def inputs(self) -> frozenset[tuple[str, str]]:
+        """The input columns' names and roles: what another model must share to compete."""
+        from loopml.serve.routing import input_key
+
+        return input_key(self.signature)
+
     def answer(self, columns: Columns) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """The JSON answer (`predictions` and, for a classifier, `probabilities`: class ->
         probability per row) and the same outputs as arrays, for the prediction log."""
-        model = self.model
-        if model.classes is None:
-            values = model.predict(columns)
+        values, proba, keys = self._score(columns)
+        if proba is None:
             return {"predictions": values.tolist()}, {"prediction": values}
-        proba = model.predict_proba(columns)
-        labels = model.decide(proba)
-        keys = [str(value) for value in model.classes]
         rows = np.round(proba, 12).tolist()
         answer = {
-            "predictions": labels.tolist(),
+            "predictions": values.tolist(),
             "probabilities": [dict(zip(keys, row, strict=True)) for row in rows],
         }
-        outputs = {"prediction": labels} | {f"proba_{k}": proba[:, j] for j, k in enumerate(keys)}
-        return answer, outputs
+        return answer, _outputs(values, proba, keys)
+
+    def outputs(self, columns: Columns) -> dict[str, np.ndarray]:
+        """The outputs `answer` logs, without building the JSON answer (shadow scoring)."""
+        return _outputs(*self._score(columns))
+
+    def _score(self, columns: Columns) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+        model = self.model
+        if model.classes is None:
+            return model.predict(columns), None, []
+        proba = model.predict_proba(columns)
+        return model.decide(proba), proba, [str(value) for value in model.classes]
+
+
+def _outputs(values: np.ndarray, proba: np.ndarray | None, keys: list[str]) -> dict[str, Any]:
+    if proba is None:
+        return {"prediction": values}
+    return {"prediction": values} | {f"proba_{k}": proba[:, j] for j, k in enumerate(keys)}
 
 
 class ModelSlot:
