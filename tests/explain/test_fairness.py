@@ -214,3 +214,51 @@ def test_fairness_bad_input_is_one_sentence(planted_project: Path) -> None:
     assert nofile.returncode != 0 and "absent.csv does not exist" in nofile.stderr
     unknown = loopml("fairness", "9", cwd=planted_project)
     assert unknown.returncode == 2 and "no model version 9" in unknown.stderr
+
+
+def test_reweighing_weights_by_hand() -> None:
+    from loopml.explain.mitigate import reweighing
+
+    # g a: labels 1 1 0, g b: labels 0. P(a)=3/4, P(1)=1/2, P(a,1)=1/2 -> 3/4.
+    weights = reweighing(pd.Series(["a", "a", "a", "b"]), pd.Series([1, 1, 0, 0]))
+    assert weights == pytest.approx([0.75, 0.75, 1.5, 0.5])
+
+
+def test_mitigation_tables_are_measured_on_held_out_rows(planted_project: Path) -> None:
+    thresholds = run_json("fairness", "1", "--mitigate", "thresholds", cwd=planted_project)
+    before, after = thresholds["rows"]
+    assert before["model"] == "before" and after["model"] == "after thresholds"
+    # Equal selection rates by construction on the choosing half; close on the judging half.
+    gap = "demographic_parity_difference"
+    assert after[gap] < before[gap] / 2
+    reweight = run_json("fairness", "1", "--mitigate", "reweight", cwd=planted_project)
+    assert reweight["rows"][0] == before  # the same held-out rows judge both methods
+    assert reweight["rows"][1][gap] < before[gap]
+    assert thresholds["held_out_rows"] + len(thresholds["notes"]) > 1
+    text = loopml("fairness", "1", "--mitigate", "reweight", cwd=planted_project, check=True)
+    assert "after reweight" in text.stdout
+
+
+def test_the_card_is_generated_from_the_store(planted_project: Path, tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    shutil.copytree(planted_project, root)
+    run_json("models", "promote", "1", "production", "--force", "--reason", "board ok", cwd=root)
+    data = run_json("card", "production", cwd=root)
+    assert data["version"] == 1 and data["aliases"] == ["production"]
+    assert data["approvals"][-1]["reason"] == "board ok" and data["approvals"][-1]["forced"]
+    recorded = run_json("models", "show", "1", cwd=root)["card"]
+    assert data["fairness"] == recorded["fairness"]
+    assert {m["metric"] for m in data["metrics"]} >= {"roc_auc", "accuracy"}
+    assert any("Weakest segment of `group`" in c for c in data["caveats"])
+    assert any("demographic_parity_difference" in c for c in data["caveats"])
+    assert data["explanation"] and data["lineage"]["run"] == recorded["run"]
+    loopml("card", "production", "--format", "md", "-o", "card.md", cwd=root, check=True)
+    markdown = (root / "card.md").read_text()
+    for heading in ("Intended use", "Training data", "Metrics", "Fairness", "Caveats", "Approvals"):
+        assert f"## {heading}" in markdown
+    assert "board ok" in markdown and "| B |" in markdown
+    loopml("card", "1", cwd=root, check=True)
+    html = (root / "reports" / "card-1.html").read_text()
+    assert "Model card" in html and "board ok" in html and "demographic_parity_difference" in html
+    missing = loopml("card", "5", cwd=root)
+    assert missing.returncode == 2 and "no model version 5" in missing.stderr

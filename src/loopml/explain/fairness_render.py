@@ -66,8 +66,8 @@ def print_mitigation(result: dict[str, Any]) -> None:
         f"Mitigation by {result['method']} for `{result['column']}`, model version "
         f"{result['model_version']}: {result['how']}"
     )
-    names = result["columns"]
-    lines = [[row["model"]] + [fmt(row[n], 4) for n in names] for row in result["rows"]]
-    console.print(table("Trade-off on held-out rows", ["model", *names], lines))
+    before, after = result["rows"]
+    lines = [[name, fmt(before[name], 4), fmt(after[name], 4)] for name in result["columns"]]
+    console.print(table("Trade-off on held-out rows", ["measure", "before", after["model"]], lines))
     for note in result.get("notes", []):
         console.print(f"  {note}")
