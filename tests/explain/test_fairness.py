@@ -148,6 +148,7 @@ def planted_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "thresholds": {"demographic_parity_difference": 0.1},
         },
         train={"time_budget": 30, "families": ["logistic"], "max_trials": 1, "jobs": 1},
+        card={"intended_use": "Rank cases for review.", "caveats": ["Synthetic data."]},
     )
     loopml("train", cwd=root, check=True)
     return root
@@ -245,6 +246,8 @@ def test_the_card_is_generated_from_the_store(planted_project: Path, tmp_path: P
     run_json("models", "promote", "1", "production", "--force", "--reason", "board ok", cwd=root)
     data = run_json("card", "production", cwd=root)
     assert data["version"] == 1 and data["aliases"] == ["production"]
+    assert data["use"]["intended_use"] == "Rank cases for review."
+    assert data["caveats"][0] == "Synthetic data."
     assert data["approvals"][-1]["reason"] == "board ok" and data["approvals"][-1]["forced"]
     recorded = run_json("models", "show", "1", cwd=root)["card"]
     assert data["fairness"] == recorded["fairness"]
