@@ -511,6 +511,36 @@ class Project:
 
         return explain_model(self.store, self.spec, str(ref), data=data, records=row, top=top)
 
+    def fairness(
+        self,
+        ref: str = "production",
+        *,
+        sensitive: list[str] | None = None,
+        data: str | Path | Any = None,
+        mitigate: str | None = None,
+    ) -> dict[str, Any]:
+        """Model `ref`'s metrics per group of the sensitive columns, the gaps and the spec's
+        threshold checks, on its test part (a logged access) or on labelled `data`.
+
+        `mitigate` ("thresholds" or "reweight") adds the accuracy / fairness trade-off table
+        of that mitigation, measured on held-out rows (docs/guide/fairness.md).
+        """
+        from loopml.explain.fairness_stage import check_fairness
+
+        if mitigate is not None:
+            from loopml.explain.mitigate import mitigation_table
+
+            return mitigation_table(
+                self.store, self.spec, str(ref), mitigate, sensitive=sensitive, data=data
+            )
+        return check_fairness(self.store, self.spec, str(ref), sensitive=sensitive, data=data)
+
+    def card(self, ref: str = "production") -> dict[str, Any]:
+        """Model `ref`'s model card as plain data, gathered from the store."""
+        from loopml.registry.card import model_card_data
+
+        return model_card_data(self.store, self.spec.name, str(ref))
+
     def close(self) -> None:
         """Release the store's connections."""
         self.store.close()

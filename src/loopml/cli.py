@@ -860,6 +860,79 @@ def explain(
         console.print(f"Report: {page}")
 
 
+class Mitigation(StrEnum):
+    thresholds = "thresholds"
+    reweight = "reweight"
+
+
+class CardFormat(StrEnum):
+    html = "html"
+    md = "md"
+
+
+@app.command()
+@_handled
+def fairness(
+    model: Annotated[str, typer.Argument(help="Version number, alias, or latest.")],
+    sensitive: Annotated[
+        list[str] | None,
+        typer.Option("--sensitive", help="Sensitive column (repeatable; default: the spec's)."),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Labelled rows to check instead of the version's test part."),
+    ] = None,
+    mitigate: Annotated[
+        Mitigation | None,
+        typer.Option(
+            "--mitigate", help="Show the trade-off of per-group thresholds or reweighting."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Per-group metrics, the largest gaps and the spec's fairness thresholds of a model."""
+    from loopml.explain.fairness_render import print_fairness, print_mitigation
+
+    result = _project().fairness(
+        model, sensitive=sensitive, data=data, mitigate=None if mitigate is None else mitigate.value
+    )
+    if as_json:
+        from loopml.console import print_json
+
+        print_json(result)
+        return
+    (print_fairness if mitigate is None else print_mitigation)(result)
+
+
+@app.command()
+@_handled
+def card(
+    model: Annotated[str, typer.Argument(help="Version number, alias, or latest.")] = "production",
+    format: Annotated[
+        CardFormat, typer.Option("--format", help="html or md (Markdown).")
+    ] = CardFormat.html,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Where to write it (default: reports/card-V.EXT)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the card's data as JSON.")] = False,
+) -> None:
+    """Write the model card of a version, generated from the store (HTML or Markdown)."""
+    from loopml.registry.card import write_card
+
+    project = _project()
+    data = project.card(model)
+    if as_json:
+        from loopml.console import print_json
+
+        print_json(data)
+        return
+    path = output or project.root / "reports" / f"card-{data['version']}.{format.value}"
+    from loopml.console import console
+
+    console.print(f"Model card: {write_card(data, path, format.value)}")
+
+
 @models_app.command("list")
 @_handled
 def models_list(

@@ -427,6 +427,52 @@ class Retrain(_Section):
         return value
 
 
+# Fairness gap name -> (tasks it applies to, True when the gate wants it at least the
+# threshold, False when at most).
+FAIRNESS_GAPS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "demographic_parity_difference": (("binary", "multiclass"), False),
+    "demographic_parity_ratio": (("binary", "multiclass"), True),
+    "equalized_odds_difference": (("binary", "multiclass"), False),
+    "accuracy_difference": (("binary", "multiclass"), False),
+    "mae_difference": (("regression",), False),
+    "rmse_difference": (("regression",), False),
+}
+
+
+class Fairness(_Section):
+    """Sensitive columns checked per group on the test part; thresholds gate production."""
+
+    sensitive: Annotated[list[str], Field(min_length=1)]
+    exclude_from_features: bool = True
+    min_group_size: Annotated[int, Field(ge=1)] = 30
+    thresholds: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    mitigation: Literal["none", "thresholds", "reweight"] = "none"
+
+    @field_validator("sensitive", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_gaps(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, limit in value.items():
+            if name not in FAIRNESS_GAPS:
+                raise ValueError(f"unknown gap `{name}`; choose from {', '.join(FAIRNESS_GAPS)}")
+            if name.endswith("_ratio") and limit > 1:
+                raise ValueError(f"`{name}` is a ratio between 0 and 1, got {limit:g}")
+        return value
+
+
+class Card(_Section):
+    """What the model card says about use, written by people (the rest comes from the store)."""
+
+    intended_use: str | None = None
+    out_of_scope: str | None = None
+    owner: str | None = None
+    caveats: list[str] = Field(default_factory=list)
+
+
 class StoreConfig(_Section):
     """Where metadata and artifacts live; paths are relative to the project folder."""
 
@@ -462,6 +508,8 @@ class ProjectSpec(_Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
     monitor: Monitor = Field(default_factory=Monitor)
     retrain: Retrain = Field(default_factory=Retrain)
+    fairness: Fairness | None = None
+    card: Card = Field(default_factory=Card)
 
     @field_validator("goals", mode="before")
     @classmethod
@@ -499,7 +547,28 @@ class ProjectSpec(_Section):
             )
         if self.target in self.cleaning.drop_columns:
             raise ValueError(f"`cleaning.drop_columns` lists the target `{self.target}`; remove it")
+        if self.fairness is not None:
+            self._check_fairness(self.fairness)
         return self
+
+    def _check_fairness(self, fairness: Fairness) -> None:
+        for column in fairness.sensitive:
+            if column == self.target:
+                raise ValueError(f"`fairness.sensitive` names the target `{column}`; remove it")
+            if column in self.cleaning.drop_columns:
+                raise ValueError(
+                    f"`fairness.sensitive` names `{column}`, which `cleaning.drop_columns` drops; "
+                    "keep it in the data (it can stay out of the features)"
+                )
+        for name in fairness.thresholds:
+            if self.task not in FAIRNESS_GAPS[name][0]:
+                fits = [g for g, (tasks, _) in FAIRNESS_GAPS.items() if self.task in tasks]
+                raise ValueError(
+                    f"`fairness.thresholds.{name}` does not fit task {self.task}; "
+                    f"choose from {', '.join(fits)}"
+                )
+        if fairness.mitigation == "thresholds" and self.task != "binary":
+            raise ValueError("`fairness.mitigation: thresholds` applies to binary tasks only")
 
     @property
     def primary_metric(self) -> str:

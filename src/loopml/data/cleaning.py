@@ -41,6 +41,8 @@ def plan_cleaning(
 
     # The target and the split's group / time columns stay, whatever their role.
     keep = {spec.target, spec.split.group_column, spec.split.time_column}
+    if spec.fairness is not None:  # kept for the checks, even when out of the features
+        keep.update(spec.fairness.sensitive)
 
     def drop(columns: list[str], reason: str) -> None:
         chosen = [c for c in columns if c not in dropped and c not in keep]

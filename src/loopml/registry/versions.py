@@ -90,6 +90,7 @@ def model_card(run: dict[str, Any]) -> dict[str, Any]:
             "improvement": evaluation.get("improvement"),
         },
         "goals": evaluation.get("goals") or [],
+        "fairness": evaluation.get("fairness"),
         "decision": {"threshold": chosen.get("threshold"), "why": chosen.get("threshold_reason")},
         "inputs": [c["name"] for c in chosen["signature"]["columns"]],
         "environment": run["environment"].get("packages"),
@@ -173,12 +174,16 @@ def promotion_gate(
 
 
 def quality_problems(candidate: dict[str, Any]) -> list[str]:
-    """The goals `candidate` misses on its test rows, and whether it fails to beat the
-    non-model baseline there (design invariant 4); empty when neither."""
+    """The goals `candidate` misses on its test rows, the fairness thresholds it exceeds
+    there, and whether it fails to beat the non-model baseline (design invariant 4); empty
+    when none."""
+    from loopml.explain.fairness import fairness_problems
+
     problems = []
     for goal in candidate["goals"]:
         if goal["status"] == "fail":
             problems.append(f"it misses the goal {goal['goal']} (observed {goal['observed']:.4g})")
+    problems.extend(fairness_problems((candidate.get("card") or {}).get("fairness")))
     metric = candidate["metric"]
     mine = candidate["test_metrics"].get(metric)
     baseline = (candidate.get("baseline_metrics") or {}).get(metric)

@@ -79,6 +79,12 @@ def prepare_training(
     )
     frame = join_valid(train, valid) if valid is not None and len(valid) else train
     features = [c for c in frame.columns if roles.get(c) in FEATURE_ROLES]
+    if spec.fairness is not None:
+        from loopml.explain.fairness_stage import sensitive_frame
+
+        sensitive_frame(frame, spec.fairness.sensitive, "the training data")
+        if spec.fairness.exclude_from_features:
+            features = [c for c in features if c not in spec.fairness.sensitive]
     _check_inputs(spec, frame, features, roles)
     y = frame[spec.target]
     classes = None if spec.task == "regression" else sorted(pd.unique(y).tolist())

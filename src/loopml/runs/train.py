@@ -180,6 +180,12 @@ def _train(
     test = prepared.view.unseal_test(f"final evaluation of run {run_id}")
     evaluation, test_prediction = evaluate_model(spec, data, model, test, threshold, budget)
     explanation, explain_note = explain_test(spec, data, model, test, budget)
+    if spec.fairness is not None:
+        from loopml.explain.fairness_stage import fairness_at_training
+
+        evaluation["fairness"] = fairness_at_training(
+            spec, data.classes, threshold, test_prediction, test
+        )
     if explanation is not None:
         evaluation["explanation"] = explanation.to_dict()
     from loopml.models.persist import dump_model
