@@ -17,7 +17,7 @@ import pytest
 from tests.commands import loopml
 from tests.runs.conftest import write_project
 
-TRAIN = {"time_budget": 20, "families": ["logistic"], "max_trials": 1, "jobs": 1}
+TRAIN = {"time_budget": 60, "families": ["logistic"], "max_trials": 1, "jobs": 1}
 RETRAIN = {"data": "1d", "holdout": 0.3, "min_rows": 100}
 
 
