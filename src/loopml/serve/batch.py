@@ -9,6 +9,8 @@ per class for a classifier, and `model_version`.
 from __future__ import annotations
 
 import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,49 +186,69 @@ def _score(
     numeric = frozenset(c.name for c in signature.columns if c.role == "numeric")
     labels = _labels(model)
     scored, rejected = _Writer(output), _Rejected(rejected_path(output))
-    done = False
-    try:
-        for batch in batches:
-            names = batch.schema.names
-            missing = [name for name in ids if name not in names]
-            if missing:
-                raise DataError(
-                    f"the input has no ID column(s) {', '.join(missing)} to pass through"
+
+    def finish(chunk: _Chunk) -> None:
+        outputs = chunk.outputs.result()
+        table = _scored_table(chunk.rows, chunk.passed, outputs, version)
+        if not scored.rows:
+            table = table.replace_schema_metadata(_pandas_metadata(table, labels))
+        scored.write(table)
+        if log is not None:
+            keys = chunk.keys
+            if keys is None:
+                keys = pc.binary_join_element_wise(
+                    job, pc.cast(pa.array(chunk.rows), pa.string()), "-"
                 )
-            present = [name for name in signature.names if name in names]
-            columns = Columns.from_arrow(batch, present)  # check() names any missing one
-            checked = signature.check(columns, unknown=unknown)
-            for name, count in checked.out_of_range.items():
-                summary.out_of_range[name] = summary.out_of_range.get(name, 0) + count
-            valid = checked.valid
-            everything = bool(valid.all())
-            rows = np.arange(summary.rows, summary.rows + batch.num_rows)
-            if everything or valid.any():
-                good = columns if everything else columns.take(valid)
-                mask = None if everything else pa.array(valid)
-                outputs = _outputs(model, good, labels)
-                passed = {name: _passed(batch.column(name), mask) for name in ids}
-                table = _scored_table(rows[valid], passed, outputs, version)
-                if not scored.rows:
-                    table = table.replace_schema_metadata(_pandas_metadata(table, labels))
-                scored.write(table)
-                if log is not None:
-                    if ids:
-                        keys = _request_ids(batch.column(ids[0]), mask)
-                    else:
-                        keys = pc.binary_join_element_wise(
-                            job, pc.cast(pa.array(rows[valid]), pa.string()), "-"
-                        )
-                    log.append(
-                        LogBatch(keys, version, good.data, outputs, source="score", numeric=numeric)
+            log.append(
+                LogBatch(keys, version, chunk.inputs, outputs, source="score", numeric=numeric)
+            )
+
+    done = False
+    # The model predicts a chunk on a thread of its own (the booster lets go of the GIL)
+    # while this one reads and checks the next and writes the one before.
+    pending: deque[_Chunk] = deque()
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopml-score") as pool:
+            for batch in batches:
+                names = batch.schema.names
+                missing = [name for name in ids if name not in names]
+                if missing:
+                    raise DataError(
+                        f"the input has no ID column(s) {', '.join(missing)} to pass through"
                     )
-            if not everything:
-                bad = batch.filter(pa.array(~valid))
-                reasons = checked.reasons.to_numpy()[~valid]
-                rejected.add(bad if plain is None else plain(bad), rows[~valid], reasons)
-            summary.rows += batch.num_rows
+                present = [name for name in signature.names if name in names]
+                columns = Columns.from_arrow(batch, present)  # check() names any missing one
+                checked = signature.check(columns, unknown=unknown)
+                for name, count in checked.out_of_range.items():
+                    summary.out_of_range[name] = summary.out_of_range.get(name, 0) + count
+                valid = checked.valid
+                everything = bool(valid.all())
+                rows = np.arange(summary.rows, summary.rows + batch.num_rows)
+                if everything or valid.any():
+                    good = columns if everything else columns.take(valid)
+                    mask = None if everything else pa.array(valid)
+                    pending.append(
+                        _Chunk(
+                            pool.submit(_outputs, model, good, labels),
+                            rows[valid],
+                            {name: _passed(batch.column(name), mask) for name in ids},
+                            good.data,
+                            _request_ids(batch.column(ids[0]), mask) if ids and log else None,
+                        )
+                    )
+                if not everything:
+                    bad = batch.filter(pa.array(~valid))
+                    reasons = checked.reasons.to_numpy()[~valid]
+                    rejected.add(bad if plain is None else plain(bad), rows[~valid], reasons)
+                summary.rows += batch.num_rows
+                while len(pending) > 1:
+                    finish(pending.popleft())
+            while pending:
+                finish(pending.popleft())
         done = True
     finally:
+        for chunk in pending:
+            chunk.outputs.cancel()
         scored.close(keep=done)
         rejected.close(keep=done)
     if summary.rows == 0:
@@ -240,6 +262,18 @@ def _score(
         # Nothing passed: still write an empty output with the columns, so callers find it.
         output.unlink(missing_ok=True)
     return summary
+
+
+@dataclass
+class _Chunk:
+    """One chunk's scored rows: their outputs (being predicted), row numbers, ID columns,
+    inputs and logged request ids (None: made from the row numbers)."""
+
+    outputs: Future[dict[str, Any]]
+    rows: np.ndarray
+    passed: dict[str, pa.Array]
+    inputs: dict[str, Any]
+    keys: Any
 
 
 def _labels(model: Any) -> pa.Array | None:
@@ -276,8 +310,8 @@ def _pandas_metadata(table: pa.Table, labels: pa.Array | None) -> dict[bytes, by
     """The pandas metadata of the output as DataFrames wrote it, so that pandas reads the
     columns back in the same dtypes (labels as `pd.array` types them)."""
     frame = {name: table.column(name).to_numpy() for name in table.column_names}
-    if labels is not None:
-        frame["prediction"] = pd.array(table.column("prediction").to_pylist())
+    if labels is not None:  # pd.array types labels by their Python type: the classes' type
+        frame["prediction"] = pd.array(labels.to_pylist())[np.zeros(table.num_rows, np.intp)]
     return pa.Schema.from_pandas(pd.DataFrame(frame), preserve_index=False).metadata
 
 
