@@ -21,10 +21,13 @@ NumPy array, in constant memory, for a 200-tree LightGBM model. This script:
      inside, as in every call);
    - the whole command: `loopml score latest big.parquet out.parquet --no-log`, then with
      the log (the default), with interpreter start-up, imports and model load;
-4. prints per measurement the best and the median seconds and rows/s, the ratios to the
-   bare model (best over best, and the median of the per-round ratios: the machine's load
-   moves every figure of a round together), the peak RSS of the command (GNU time's
-   maximum RSS) and the load average.
+   - start-up: `loopml score` of a one-row file (interpreter, imports, store, model load,
+     sha256 check, compile: the part of the command that does not grow with the rows);
+4. prints per measurement the best and the median wall seconds and rows/s, the ratios to
+   the bare model (best over best, and the median of the per-round ratios: the machine's
+   load moves every figure of a round together), the median CPU seconds (user + system,
+   all threads: less sensitive to other work on the machine than wall time), the peak RSS
+   of the command (GNU time's maximum RSS) and the load average.
 
 Usage: python benchmarks/batch_score.py [--rows 1000000] [--repeat 3] [--trees 200|0]
        [--project DIR]
@@ -61,13 +64,15 @@ del frame
 estimator = member.steps[-1][1]
 cores = os.cpu_count()
 estimator.set_params(n_jobs=cores)
-started = time.perf_counter()
-estimator.predict_proba(X)
-proba = time.perf_counter() - started
-started = time.perf_counter()
-estimator.booster_.predict(X, num_threads=cores)
-booster = time.perf_counter() - started
-print(proba, booster, estimator.booster_.num_trees())
+figures = []
+for predict in (
+    lambda: estimator.predict_proba(X),
+    lambda: estimator.booster_.predict(X, num_threads=cores),
+):
+    started, cpu = time.perf_counter(), time.process_time()
+    predict()
+    figures += [time.perf_counter() - started, time.process_time() - cpu]
+print(*figures, estimator.booster_.num_trees())
 """
 
 _IN_PROCESS = r"""
@@ -75,12 +80,12 @@ import sys, time
 import loopml
 project = loopml.Project(sys.argv[1])
 project.load_model("latest")  # imports and the first load, not counted
-times = []
+figures = []
 for log in (False, True):
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     project.score("latest", sys.argv[2], sys.argv[3], log=log)
-    times.append(time.perf_counter() - started)
-print(*times)
+    figures += [time.perf_counter() - started, time.process_time() - cpu]
+print(*figures)
 """
 
 _LABELS = {
@@ -89,11 +94,12 @@ _LABELS = {
     "in_process_log": "Project.score, log",
     "command": "loopml score --no-log",
     "command_log": "loopml score (log)",
+    "start_up": "loopml score, 1 row",
 }
 
 
-def _timed(command: list[str], cwd: Path) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS in KiB, stdout) of a child under GNU time."""
+def _timed(command: list[str], cwd: Path) -> tuple[float, float, int, str]:
+    """(wall seconds, CPU seconds, peak RSS in KiB, stdout) of a child under GNU time."""
     started = time.perf_counter()
     proc = subprocess.run(
         ["/usr/bin/time", "-v", *command], cwd=cwd, capture_output=True, text=True, check=False
@@ -102,7 +108,8 @@ def _timed(command: list[str], cwd: Path) -> tuple[float, int, str]:
     if proc.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{proc.stderr[-2000:]}")
     peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)[1])
-    return wall, peak, proc.stdout
+    times = re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", proc.stderr)
+    return wall, sum(float(t) for t in times), peak, proc.stdout
 
 
 def _make_project(loopml: list[str], trees: int) -> Path:
@@ -123,21 +130,31 @@ def _make_project(loopml: list[str], trees: int) -> Path:
     return project
 
 
-def _round(loopml: list[str], project: Path, big: Path) -> tuple[dict[str, float], dict]:
+Figures = dict[str, tuple[float, float]]  # measurement -> (wall seconds, CPU seconds)
+
+
+def _round(loopml: list[str], project: Path, big: Path, one: Path) -> tuple[Figures, dict]:
     """One round: every measurement once, in fresh processes."""
     spec, out = str(project / "loopml.yaml"), str(project / "scored.parquet")
-    _, _, text = _timed([sys.executable, "-c", _BARE, spec, str(big)], project)
-    proba, booster, trees = text.split()[-3:]
-    figures = {"bare": min(float(proba), float(booster))}
-    info = {"trees": int(trees), "bare_predict_proba": float(proba), "bare_booster": float(booster)}
-    _, _, text = _timed([sys.executable, "-c", _IN_PROCESS, spec, str(big), out], project)
-    figures["in_process"], figures["in_process_log"] = map(float, text.split()[-2:])
+    _, _, _, text = _timed([sys.executable, "-c", _BARE, spec, str(big)], project)
+    *numbers, trees = text.split()[-5:]
+    proba, booster = tuple(map(float, numbers[:2])), tuple(map(float, numbers[2:]))
+    figures = {"bare": min(proba, booster)}
+    info: dict = {"trees": int(trees), "bare": {"predict_proba": proba, "booster": booster}}
+    _, _, _, text = _timed([sys.executable, "-c", _IN_PROCESS, spec, str(big), out], project)
+    numbers = [float(x) for x in text.split()[-4:]]
+    figures["in_process"], figures["in_process_log"] = (
+        (numbers[0], numbers[1]),
+        (numbers[2], numbers[3]),
+    )
     command = [*loopml, "score", "latest", str(big), out, "--json"]
     for name, extra in (("command", ["--no-log"]), ("command_log", [])):
-        wall, peak, text = _timed([*command, *extra], project)
-        figures[name] = wall
+        wall, cpu, peak, text = _timed([*command, *extra], project)
+        figures[name] = (wall, cpu)
         info[f"{name}_peak_mib"] = peak / 1024
         info["summary"] = json.loads(text)
+    wall, cpu, _, _ = _timed([*loopml, "score", "latest", str(one), out, "--no-log"], project)
+    figures["start_up"] = (wall, cpu)
     return figures, info
 
 
@@ -154,19 +171,22 @@ def main() -> None:
     import pandas as pd
 
     DATA.mkdir(exist_ok=True)
+    demo = pd.read_csv(Path(__file__).resolve().parent.parent / "src/loopml/demo/flights.csv")
     big = DATA / f"batch_{args.rows}.parquet"
     if not big.exists():
-        demo = pd.read_csv(Path(__file__).resolve().parent.parent / "src/loopml/demo/flights.csv")
         reps = -(-args.rows // len(demo))
         pd.concat([demo] * reps, ignore_index=True).head(args.rows).to_parquet(big, index=False)
-    rounds: list[dict[str, float]] = []
+    one = DATA / "batch_1.parquet"
+    demo.head(1).to_parquet(one, index=False)
+    rounds: list[Figures] = []
     info: dict = {}
     loads = [os.getloadavg()[0]]
     for i in range(args.repeat):
-        figures, info = _round(loopml, project, big)
+        figures, info = _round(loopml, project, big, one)
         rounds.append(figures)
         loads.append(os.getloadavg()[0])
-        print(f"round {i + 1}: " + "  ".join(f"{k} {v:.2f} s" for k, v in figures.items()))
+        shown = "  ".join(f"{k} {wall:.2f} s" for k, (wall, _) in figures.items())
+        print(f"round {i + 1}: {shown}", flush=True)
     summary = info["summary"]
     rows = summary["rows"]
     print(
@@ -175,17 +195,18 @@ def main() -> None:
         f"{os.cpu_count()} cores; 1-min load {min(loads):.1f}-{max(loads):.1f}"
     )
     print(
-        f"{'':26s} {'best s':>7s} {'median s':>9s} {'rows/s (best)':>14s} {'ratio best':>11s} "
-        f"{'ratio median':>13s}"
+        f"{'':24s} {'best s':>7s} {'median s':>9s} {'rows/s (best)':>14s} {'ratio best':>11s}"
+        f" {'ratio median':>13s} {'CPU s':>7s}"
     )
-    bare = [r["bare"] for r in rounds]
+    bare = [r["bare"][0] for r in rounds]
     for key, label in _LABELS.items():
-        values = [r[key] for r in rounds]
-        ratios = [r[key] / r["bare"] for r in rounds]
+        walls = [r[key][0] for r in rounds]
+        ratios = [r[key][0] / r["bare"][0] for r in rounds]
+        cpu = statistics.median(r[key][1] for r in rounds)
+        speed = "" if key == "start_up" else f"{rows / min(walls):,.0f}"
         print(
-            f"{label:26s} {min(values):7.2f} {statistics.median(values):9.2f} "
-            f"{rows / min(values):14,.0f} {min(values) / min(bare):10.2f}x "
-            f"{statistics.median(ratios):12.2f}x"
+            f"{label:24s} {min(walls):7.2f} {statistics.median(walls):9.2f} {speed:>14s}"
+            f" {min(walls) / min(bare):10.2f}x {statistics.median(ratios):12.2f}x {cpu:7.2f}"
         )
     print(
         f"peak RSS of the command: {info['command_peak_mib']:,.0f} MiB (--no-log), "
