@@ -137,12 +137,7 @@ def _array(column: pd.Series) -> np.ndarray:
 def _is_text(kind: Any) -> bool:
     import pyarrow as pa
 
-    return (
-        pa.types.is_string(kind)
-        or pa.types.is_large_string(kind)
-        or pa.types.is_string_view(kind)
-        or pa.types.is_boolean(kind)
-    )
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_boolean(kind)
 
 
 def _from_arrow(column: Any) -> Any:
