@@ -71,6 +71,15 @@ def test_a_full_buffer_drops_and_counts(tmp_path: Path, monkeypatch: pytest.Monk
     assert read_log(tmp_path).num_rows == log.logged
 
 
+def test_a_batch_larger_than_the_buffer_waits_for_it_to_empty(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, capacity=10, block_s=30)
+    started = time.monotonic()
+    assert log.append(_batch(4)) and log.append(_batch(25)) and log.append(_batch(25))
+    log.close()
+    assert time.monotonic() - started < 10  # never the 30 s of a buffer that stays full
+    assert log.dropped == 0 and read_log(tmp_path).num_rows == 54
+
+
 def test_time_windows_and_torn_files(tmp_path: Path) -> None:
     now = datetime.now(UTC)
     log = PredictionLog(tmp_path)

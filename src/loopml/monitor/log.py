@@ -86,15 +86,15 @@ class PredictionLog:
         """Queue `batch`; False (and counted in `dropped`) if the buffer stayed full."""
         n = batch.rows
         with self._cond:
-            if self.buffered + n > self.capacity:
+            if self._full(n):
                 deadline = time.monotonic() + self.block_s
-                while self.buffered + n > self.capacity and not self._closing:
+                while self._full(n) and not self._closing:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
                     self._cond.notify_all()
                     self._cond.wait(left)
-                if self.buffered + n > self.capacity:
+                if self._full(n):
                     self.dropped += n
                     log.warning("prediction log full: %d rows dropped (%d in all)", n, self.dropped)
                     return False
@@ -103,6 +103,10 @@ class PredictionLog:
             if self.buffered >= self.flush_rows:
                 self._cond.notify_all()
         return True
+
+    def _full(self, n: int) -> bool:
+        # A batch larger than the whole buffer would never fit: it waits for an empty one.
+        return self.buffered > 0 and self.buffered + n > self.capacity
 
     def flush(self) -> None:
         """Write everything buffered now (from the caller's thread)."""
