@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from loopml.features.columns import Columns
@@ -125,3 +127,94 @@ def test_a_pipeline_it_does_not_know_is_scored_as_it_is(datasets: dict[str, Data
     assert compiled.blocks is None
     expected = pipeline.predict_proba(data.X_test)
     np.testing.assert_array_equal(compiled.predict_proba(Columns.from_frame(data.X_test)), expected)
+
+
+@pytest.fixture(scope="module")
+def gappy(datasets: dict[str, Data]) -> Data:
+    """The flights data with a true/false column, and missing values in training, so that
+    a missing value and an unseen one are encoded apart."""
+    data = datasets["flights"]
+
+    def with_gaps(X: pd.DataFrame) -> pd.DataFrame:
+        X = X.assign(early=np.where(X["sched_dep_time"] < 900, "Yes", "no"))
+        X = X.astype({"dest": object, "tailnum": object, "early": object})
+        X.loc[X.index[::20], ["dest", "tailnum"]] = None
+        X.loc[X.index[::15], "early"] = None
+        return X
+
+    roles = data.roles | {"early": "boolean"}
+    return Data(
+        "gappy",
+        "binary",
+        roles,
+        with_gaps(data.X_train),
+        with_gaps(data.X_test),
+        data.y_train,
+        data.y_test,
+    )
+
+
+def _arrow_tables(data: Data) -> dict[str, pa.Table]:
+    """Test rows with unseen, missing and odd values, as Arrow in several typings."""
+    rows = data.X_test.copy()
+    rows.loc[rows.index[0], "carrier"] = "never-seen"
+    rows.loc[rows.index[1], "tailnum"] = None
+    rows.loc[rows.index[2], ["tailnum", "dest"]] = "N-never-seen"
+    rows.loc[rows.index[3], "temp"] = np.nan
+    rows.loc[rows.index[4], ["carrier", "origin", "dest", "early"]] = None
+    rows.loc[rows.index[5], "flight_date"] = None
+    rows.loc[rows.index[6], "flight_date"] = "2013-07-04T18:30:00"
+    rows.loc[rows.index[7], "early"] = " TRUE "
+    text = pa.Table.from_pandas(rows, preserve_index=False)
+    wide = pa.schema(
+        [f.with_type(pa.large_string()) if f.type == pa.string() else f for f in text.schema]
+    )
+    dictionary = text.cast(wide)
+    dictionary = dictionary.set_column(
+        dictionary.schema.get_field_index("carrier"),
+        "carrier",
+        pc.dictionary_encode(dictionary["carrier"]),
+    )
+    # A bad date: the per-distinct-value date parsing must fall back to reading every row.
+    bad_date = rows.astype({"flight_date": object})
+    bad_date.loc[bad_date.index[8], "flight_date"] = "not a date"
+    flags = rows["early"].map({"Yes": True, "no": False, " TRUE ": True})
+    typed = rows.assign(
+        flight_date=pd.to_datetime(rows["flight_date"], format="ISO8601"),
+        dest=np.arange(len(rows)) % 7,  # numbers in a column of text in training
+        early=flags.astype(object).where(flags.notna(), None),
+    )
+    dated = pa.Table.from_pandas(typed, preserve_index=False)
+    assert dated.schema.field("early").type == pa.bool_()
+    position = dated.schema.get_field_index("flight_date")
+    as_dates = dated.set_column(position, "flight_date", dated["flight_date"].cast(pa.date32()))
+    return {
+        "text": text,
+        "large and dictionary text": dictionary,
+        "a bad date": pa.Table.from_pandas(bad_date, preserve_index=False),
+        "timestamps, numbers, true/false": dated,
+        "dates": as_dates,
+    }
+
+
+@pytest.mark.parametrize(
+    "family", [f for f in FAMILIES if f != "baseline" and FAMILIES[f].supports("binary")]
+)
+def test_compiled_pipeline_reads_arrow_as_the_pipeline_reads_frames(
+    family: str, gappy: Data
+) -> None:
+    pipeline = gappy.fit(family)
+    compiled = CompiledPipeline(pipeline)
+    keep = np.arange(len(gappy.X_test)) % 3 != 0
+    for name, table in _arrow_tables(gappy).items():
+        frame = table.to_pandas()
+        expected = pipeline[0].transform(frame)
+        columns = Columns.from_arrow(table)
+        assert columns.distinct("tailnum") is not None  # text is held in Arrow
+        assert np.array_equal(compiled.transform(columns), expected, equal_nan=True), name
+        # take() keeps each dictionary whole, values of rows left out included
+        kept = columns.take(keep)
+        assert np.array_equal(compiled.transform(kept), expected[keep], equal_nan=True), name
+        np.testing.assert_allclose(
+            compiled.predict_proba(columns), pipeline.predict_proba(frame), rtol=1e-12, atol=1e-15
+        )

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from loopml.features.columns import Columns
 from loopml.monitor.log import LogBatch, PredictionLog, read_log
 
 
@@ -90,6 +92,15 @@ def test_refused_requests_are_service_events(tmp_path: Path) -> None:
     assert not (tmp_path / "quiet").exists()
 
 
+def test_a_batch_larger_than_the_buffer_waits_for_it_to_empty(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, capacity=10, block_s=30)
+    started = time.monotonic()
+    assert log.append(_batch(4)) and log.append(_batch(25)) and log.append(_batch(25))
+    log.close()
+    assert time.monotonic() - started < 10  # never the 30 s of a buffer that stays full
+    assert log.dropped == 0 and read_log(tmp_path).num_rows == 54
+
+
 def test_time_windows_and_torn_files(tmp_path: Path) -> None:
     now = datetime.now(UTC)
     log = PredictionLog(tmp_path)
@@ -118,3 +129,42 @@ def test_rows_with_ids_of_their_own_are_record_zero(tmp_path: Path) -> None:
         ("served", 0),
         ("served", 1),
     ]
+
+
+def test_arrow_inputs_and_outputs_are_logged_as_numpy_ones_are(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "x": [1.5, None, 3.0, 4.0],
+            "city": ["a", None, "b", "a"],
+            "flag": [True, None, False, True],
+            "amount": ["1.5", "2", None, "4"],  # text in a numeric column (the server casts)
+        }
+    ).astype({"flag": object})
+    numeric = frozenset(["x", "amount"])
+    labels = pa.array(["no", "yes"]).take(pa.array([1, 0, 0, 1]))
+    proba = np.array([0.9, 0.2, 0.4, 0.7])
+
+    def batch(columns: Columns, arrow: bool) -> LogBatch:
+        prediction = labels if arrow else np.asarray(labels.to_pylist(), dtype=object)
+        ids = pa.array([f"job-{i}" for i in range(4)]) if arrow else [f"job-{i}" for i in range(4)]
+        outputs = {"prediction": prediction, "proba_yes": proba}
+        return LogBatch(ids, 1, columns.data, outputs, time=1e9, numeric=numeric)
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    tables = []
+    for arrow in (False, True):
+        log = PredictionLog(tmp_path / str(arrow))
+        columns = Columns.from_arrow(table) if arrow else Columns.from_frame(frame)
+        assert isinstance(columns.data["city"], pa.DictionaryArray) == arrow
+        log.append(batch(columns, arrow))
+        log.append(batch(Columns.from_frame(frame), False))  # both kinds in one segment
+        log.close()
+        tables.append(read_log(tmp_path / str(arrow)))
+    assert tables[0].schema == tables[1].schema
+    logged = tables[1].to_pandas()
+    assert logged.equals(tables[0].to_pandas())  # NaN equals NaN here
+    city = logged["in.city"].tolist()
+    assert city[0] == "a" and pd.isna(city[1]) and city[2] == "b"
+    assert logged["in.flag"].tolist()[:1] == ["True"] and logged["in.amount"].dtype == np.float64
+    assert logged["prediction"].tolist()[:4] == ["yes", "no", "no", "yes"]
+    assert logged["request_id"].tolist()[:2] == ["job-0", "job-1"]

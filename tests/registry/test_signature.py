@@ -6,9 +6,12 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from loopml.errors import DataError
+from loopml.features.columns import Columns
 from loopml.registry.signature import Signature, infer_signature
 from tests.models.conftest import DEMO_CATEGORICAL, DEMO_NUMERIC
 
@@ -77,3 +80,40 @@ def test_round_trip_through_json(signature: Signature) -> None:
 def test_unknown_policy_is_checked(features: pd.DataFrame, signature: Signature) -> None:
     with pytest.raises(ValueError, match="policy"):
         signature.check(features, unknown="ignore")
+
+
+def test_arrow_columns_are_checked_as_frames_are(
+    features: pd.DataFrame, signature: Signature
+) -> None:
+    rows = features.head(300).copy()
+    rows["early"] = np.where(rows["sched_dep_time"] < 900, "yes", "no").astype(object)
+    rows.loc[rows.index[0], "origin"] = None  # never missing in training
+    rows.loc[rows.index[1], "origin"] = "BOS"  # unseen airport
+    rows.loc[rows.index[2], "flight_date"] = "not a date"
+    rows.loc[rows.index[3], "early"] = "maybe"
+    rows.loc[rows.index[4], "early"] = None
+    rows.loc[rows.index[5], ["carrier", "flight_date"]] = None
+    rows.loc[rows.index[6], "temp"] = 1e6
+    rows.loc[rows.index[7], "distance"] = np.nan
+    signed = infer_signature(features.assign(early="no"), ROLES | {"early": "boolean"})
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    dates = pa.Table.from_pandas(rows.drop(index=rows.index[2]), preserve_index=False)
+    position = dates.schema.get_field_index("flight_date")
+    dates = dates.set_column(
+        position, "flight_date", pc.strptime(dates["flight_date"], "%Y-%m-%d", "us")
+    )
+    for source, frame in ((table, rows), (dates, rows.drop(index=rows.index[2]))):
+        columns = Columns.from_arrow(source)
+        assert columns.distinct("origin") is not None
+        for unknown in ("allow", "reject"):
+            expected = signed.check(frame.reset_index(drop=True), unknown=unknown)
+            checked = signed.check(columns, unknown=unknown)
+            assert checked.valid.tolist() == expected.valid.tolist()
+            assert checked.reasons.tolist() == expected.reasons.tolist()
+            assert checked.out_of_range == expected.out_of_range == {"temp": 1}
+    reasons = signed.check(Columns.from_arrow(table), unknown="reject").reasons.tolist()
+    assert "`origin` is missing" in reasons[0] and "never saw" in reasons[1]
+    assert reasons[2] == "`flight_date` is not a date"
+    assert reasons[3] == "`early` is not true or false"
+    assert reasons[4] == "`early` is missing (training never had it missing)"
+    assert reasons[7] == "`distance` is missing (training never had it missing)"

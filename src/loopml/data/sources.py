@@ -39,6 +39,7 @@ class TableSource:
     _csv_options: dict[str, Any] = field(default_factory=dict)
     _forced_strings: set[str] = field(default_factory=set)
     _csv_schema: pa.Schema | None = None
+    _dictionary_read: dict[str, pa.DataType] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -63,15 +64,35 @@ class TableSource:
             )
         return info
 
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        """Yield the table as Arrow record batches, all with one schema."""
+    def batches(self, *, dictionary: bool = False) -> Iterator[pa.RecordBatch]:
+        """Yield the table as Arrow record batches, all with one schema.
+
+        `dictionary`: read Parquet text columns as Arrow dictionaries (cheaper, and what
+        `Columns` keeps); `plain` turns them back. Other formats ignore it.
+        """
+        if self.kind == "parquet":
+            yield from self._parquet_batches(dictionary)
+            return
         reader = {
             "csv": self._csv_batches,
-            "parquet": self._parquet_batches,
             "jsonl": self._jsonl_batches,
             "sql": self._sql_batches,
         }[self.kind]
         yield from reader()
+
+    def plain(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """`batch` with the columns `batches(dictionary=True)` read as dictionaries in their
+        own types again."""
+        if not self._dictionary_read:
+            return batch
+        schema = pa.schema(
+            [
+                f.with_type(self._dictionary_read[f.name]) if f.name in self._dictionary_read else f
+                for f in batch.schema
+            ],
+            metadata=batch.schema.metadata,
+        )
+        return batch.cast(schema)
 
     # CSV --------------------------------------------------------------------------------
     def _open_csv(self, block_size: int, column_types: dict[str, pa.DataType]) -> Any:
@@ -180,9 +201,16 @@ class TableSource:
         return DataError(f"{self.path} cannot be read as CSV: {text.splitlines()[0]}")
 
     # Parquet / JSON Lines / SQL ---------------------------------------------------------
-    def _parquet_batches(self) -> Iterator[pa.RecordBatch]:
+    def _parquet_batches(self, dictionary: bool = False) -> Iterator[pa.RecordBatch]:
         try:
             parquet = pq.ParquetFile(self.path)
+            self._dictionary_read = {
+                f.name: f.type
+                for f in parquet.schema_arrow
+                if dictionary and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+            }
+            if self._dictionary_read:
+                parquet = pq.ParquetFile(self.path, read_dictionary=list(self._dictionary_read))
         except (pa.ArrowInvalid, OSError) as exc:
             raise DataError(f"{self.path} is not a readable Parquet file: {exc}") from exc
         yield from parquet.iter_batches(batch_size=BATCH_ROWS)
@@ -243,11 +271,16 @@ class SchemaChanged(Exception):
         self.column = column
 
 
-def read_source(source: TableSource, consume: Callable[[Iterator[pa.RecordBatch]], T]) -> T:
+def read_source(
+    source: TableSource,
+    consume: Callable[[Iterator[pa.RecordBatch]], T],
+    *,
+    dictionary: bool = False,
+) -> T:
     """`consume(batches)`, started over whenever the source's schema has to widen."""
     while True:
         try:
-            return consume(source.batches())
+            return consume(source.batches(dictionary=dictionary))
         except SchemaChanged:
             continue
 

@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from loopml.data.schema import date_format, parse_dates
+from loopml.features.columns import Columns
 from loopml.features.frames import as_frame
 
 PARTS: tuple[str, ...] = (
@@ -67,6 +68,36 @@ def to_timestamps(column: Any, fmt: str | None = None) -> np.ndarray:
     return stamps
 
 
+def column_timestamps(columns: Columns, name: str, fmt: str | None = None) -> np.ndarray:
+    """`to_timestamps(columns[name], fmt)`, parsed once per distinct value when it can be."""
+    found = _distinct_timestamps(columns, name, fmt)
+    if found is None:
+        return to_timestamps(columns[name], fmt)
+    stamps, positions = found
+    return stamps[positions]
+
+
+def _distinct_timestamps(
+    columns: Columns, name: str, fmt: str | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(timestamps of the column's distinct values, each row's position among them) when the
+    column is held in Arrow and every distinct value is plain ISO 8601 text; else None."""
+    found = columns.distinct(name)
+    if found is None or fmt not in (None, "ISO8601"):
+        return None
+    uniques, positions = found
+    present = uniques[:-1]  # the last one stands for a missing value
+    if not all(type(value) is str for value in present.tolist()):
+        return None
+    # to_timestamps on the rows reads them with NumPy when every string is ISO 8601, and all
+    # of them otherwise in a format chosen by counting rows: only the first is per value.
+    parsed = _iso_dates(present)
+    if parsed is None:
+        return None
+    stamps = np.append(parsed.astype("datetime64[us]"), np.datetime64("NaT", "us"))
+    return stamps, positions
+
+
 def _iso_dates(texts: np.ndarray) -> np.ndarray | None:
     """Plain ISO 8601 dates and times parsed by NumPy (50x faster than pandas for a few
     values); None when any string needs pandas (a time zone, or not ISO 8601)."""
@@ -118,6 +149,20 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         ]
         n_rows = len(columns[0]) if columns else 0
         return np.column_stack(blocks) if blocks else np.empty((n_rows, 0))
+
+    def transform_columns(self, data: Columns, names: list[str]) -> np.ndarray:
+        """`transform_arrays` of the fitted columns `names` of `data`, date parts computed
+        once per distinct date for text dates held in Arrow."""
+        blocks = []
+        for i, name in enumerate(names):
+            found = _distinct_timestamps(data, name, self.formats_[i])
+            if found is None:
+                stamps = to_timestamps(data[name], self.formats_[i])
+                blocks.append(_parts(stamps, self.parts_[i]))
+            else:
+                stamps, positions = found
+                blocks.append(_parts(stamps, self.parts_[i])[positions])
+        return np.column_stack(blocks) if blocks else np.empty((len(data), 0))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names such as `flight_date__month`: the input column, two underscores, the part."""

@@ -21,6 +21,7 @@ same; `tests/models/test_compiled.py` checks the outputs equal the pipelines' ow
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -143,7 +144,7 @@ def _compile_block(step: Any, columns: list[str]) -> Any:
     if numeric_tail and len(rest) <= 2 and _is_function(first, as_numbers):
         return _Numeric(_floats, columns, rest)
     if numeric_tail and len(rest) <= 2 and isinstance(first, DatetimeFeatures):
-        return _Numeric(first.transform_arrays, columns, rest)
+        return _Numeric(first.transform_columns, columns, rest)
     return _Fallback(step, columns)
 
 
@@ -151,9 +152,9 @@ def _is_function(step: Any, function: Any) -> bool:
     return isinstance(step, FunctionTransformer) and step.func is function
 
 
-def _floats(arrays: list[np.ndarray]) -> np.ndarray:
-    columns = [as_floats(values) for values in arrays]
-    return np.column_stack(columns) if columns else np.empty((0, 0))
+def _floats(data: Columns, names: list[str]) -> np.ndarray:
+    columns = [as_floats(data[name]) for name in names]
+    return np.column_stack(columns) if columns else np.empty((len(data), 0))
 
 
 class _Numeric:
@@ -174,7 +175,7 @@ class _Numeric:
                 self.scale = None if step.scale_ is None else np.asarray(step.scale_, dtype=float)
 
     def __call__(self, data: Columns) -> np.ndarray:
-        X = self.source([data[name] for name in self.columns])
+        X = self.source(data, self.columns)
         if self.fill is not None:
             missing = np.isnan(X)
             flags = None if self.indicators is None else missing[:, self.indicators]
@@ -223,7 +224,8 @@ class _Lookup:
         for name, where, table, (index, codes) in zip(
             self.columns, self.positions, self.tables, self.index, strict=True
         ):
-            out[:, where] = table[self._rows(data[name], index, codes)]
+            rows = data.per_value(name, partial(self._rows, index=index, codes=codes))
+            out[:, where] = table[rows]
         return out
 
     def _rows(self, values: np.ndarray, index: pd.Index, codes: dict[str, int]) -> np.ndarray:

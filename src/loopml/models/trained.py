@@ -152,10 +152,13 @@ class TrainedModel:
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """Class labels from `predict_proba`'s output (binary: the threshold, else the most likely)."""
-        labels = np.asarray(self.classes, dtype=object)
+        return np.asarray(self.classes, dtype=object)[self.decision(proba)]
+
+    def decision(self, proba: np.ndarray) -> np.ndarray:
+        """The positions in `classes` of the labels `decide` gives."""
         if self.task == "binary":
-            return labels[(proba[:, 1] >= self.threshold).astype(int)]
-        return labels[proba.argmax(axis=1)]
+            return (proba[:, 1] >= self.threshold).astype(np.intp)
+        return proba.argmax(axis=1)
 
     def prediction_frame(self, frame: Any) -> pd.DataFrame:
         """`prediction`, and `proba_<class>` per class for a classifier, one row per input row.

@@ -45,10 +45,10 @@ INPUT_PREFIX = "in."  # input columns are logged as `in.<column>`, outputs by th
 class LogBatch:
     """Rows to log: one request or one chunk, all from one model version."""
 
-    request_id: list[str] | str
+    request_id: list[str] | str | Any  # one id for all rows, or one per row (a list or Arrow)
     model_version: int
-    inputs: dict[str, np.ndarray]
-    outputs: dict[str, np.ndarray]
+    inputs: dict[str, Any]  # NumPy arrays, or Arrow arrays as `Columns.data` holds them
+    outputs: dict[str, Any]
     latency_ms: float | None = None
     variant: str = "main"
     source: str = "serve"
@@ -93,15 +93,15 @@ class PredictionLog:
         """Queue `batch`; False (and counted in `dropped`) if the buffer stayed full."""
         n = batch.rows
         with self._cond:
-            if self.buffered + n > self.capacity:
+            if self._full(n):
                 deadline = time.monotonic() + self.block_s
-                while self.buffered + n > self.capacity and not self._closing:
+                while self._full(n) and not self._closing:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
                     self._cond.notify_all()
                     self._cond.wait(left)
-                if self.buffered + n > self.capacity:
+                if self._full(n):
                     self.dropped += n
                     self._event("", 0, "dropped", n, batch.model_version)
                     log.warning("prediction log full: %d rows dropped (%d in all)", n, self.dropped)
@@ -116,6 +116,10 @@ class PredictionLog:
         """Record a refused or failed request (an HTTP status >= 400) as a service event."""
         with self._cond:
             self._event(request_id, status, "refused" if status < 500 else "failed", 0, version)
+
+    def _full(self, n: int) -> bool:
+        # A batch larger than the whole buffer would never fit: it waits for an empty one.
+        return self.buffered > 0 and self.buffered + n > self.capacity
 
     def flush(self) -> None:
         """Write everything buffered now (from the caller's thread)."""
@@ -218,14 +222,9 @@ def _table(batches: list[LogBatch]) -> Any:
     import pyarrow as pa
 
     sizes = [batch.rows for batch in batches]
-    ids: list[str] = []
-    for batch, n in zip(batches, sizes, strict=True):
-        ids.extend(
-            [batch.request_id] * n if isinstance(batch.request_id, str) else batch.request_id
-        )
     stamps = np.repeat([int(batch.time * 1_000_000) for batch in batches], sizes)
     columns: dict[str, Any] = {
-        "request_id": pa.array(ids, pa.string()),
+        "request_id": _request_ids(batches, sizes),
         # A record's position in its request; rows with an id of their own (batch) are 0.
         "record": pa.array(
             np.concatenate(
@@ -237,35 +236,86 @@ def _table(batches: list[LogBatch]) -> Any:
                 ]
             )
         ),
-        "time": pa.array(stamps.astype("int64")).cast(pa.timestamp("us", tz="UTC")),
+        "time": pa.array(stamps.astype("int64"), pa.timestamp("us", tz="UTC")),
         "model_version": pa.array(
             np.repeat([b.model_version for b in batches], sizes).astype("int64")
         ),
-        "variant": pa.array(
-            np.repeat([b.variant for b in batches], sizes).astype(object), pa.string()
-        ),
-        "source": pa.array(
-            np.repeat([b.source for b in batches], sizes).astype(object), pa.string()
-        ),
+        "variant": _repeated([b.variant for b in batches], sizes),
+        "source": _repeated([b.source for b in batches], sizes),
         "latency_ms": pa.array(
             np.repeat([np.nan if b.latency_ms is None else b.latency_ms for b in batches], sizes)
         ),
     }
     numeric = batches[0].numeric
     for name in batches[0].inputs:
-        values = _joined([batch.inputs[name] for batch in batches])
-        columns[INPUT_PREFIX + name] = (
-            pa.array(values.astype(np.float64)) if name in numeric else _texts(values)
-        )
+        parts = [batch.inputs[name] for batch in batches]
+        columns[INPUT_PREFIX + name] = _column(parts, name in numeric)
     for name in batches[0].outputs:
-        values = _joined([np.asarray(batch.outputs[name]) for batch in batches])
-        columns[name] = (
-            pa.array(values.astype(np.float64)) if values.dtype.kind in "fiub" else _texts(values)
-        )
+        columns[name] = _column([batch.outputs[name] for batch in batches], None)
     return pa.table(columns)
 
 
+def _repeated(values: list[str], sizes: list[int]) -> Any:
+    """Each batch's one text value repeated over its rows (few distinct values: a lookup)."""
+    import pyarrow as pa
+
+    distinct = {value: code for code, value in enumerate(dict.fromkeys(values))}
+    codes = np.repeat([distinct[value] for value in values], sizes)
+    return pa.array(list(distinct), pa.string()).take(pa.array(codes))
+
+
+def _request_ids(batches: list[LogBatch], sizes: list[int]) -> Any:
+    import pyarrow as pa
+
+    if all(isinstance(batch.request_id, pa.Array) for batch in batches):
+        return pa.concat_arrays([batch.request_id.cast(pa.string()) for batch in batches])
+    ids: list[str] = []
+    for batch, n in zip(batches, sizes, strict=True):
+        if isinstance(batch.request_id, str):
+            ids.extend([batch.request_id] * n)
+        elif isinstance(batch.request_id, pa.Array):
+            ids.extend(batch.request_id.to_pylist())
+        else:
+            ids.extend(batch.request_id)
+    return pa.array(ids, pa.string())
+
+
+def _column(parts: list[Any], numeric: bool | None) -> Any:
+    """One logged column from its parts (NumPy or Arrow): numbers as float64, the rest as text
+    the way the encoders read it. `numeric` None: numbers when the values are numbers."""
+    import pyarrow as pa
+
+    if not numeric and all(isinstance(part, pa.Array) and _is_text(part.type) for part in parts):
+        return pa.concat_arrays([part.cast(pa.string()) for part in parts])
+    values = _joined([_numpy(part) for part in parts])
+    number = values.dtype.kind in "fiub" if numeric is None else numeric
+    return pa.array(values.astype(np.float64, copy=False)) if number else _texts(values)
+
+
+def _is_text(kind: Any) -> bool:
+    """Arrow text, plain or dictionary-encoded: logged as it is (it is what the encoders read)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _numpy(part: Any) -> np.ndarray:
+    """A NumPy column, or an Arrow one as NumPy: inputs as `Columns[name]` gives them, outputs
+    (class labels) as a pandas column of them gives them."""
+    from loopml.features.columns import as_numpy
+
+    if isinstance(part, np.ndarray):
+        return part
+    if hasattr(part, "dictionary"):
+        return as_numpy(part)
+    return np.asarray(part.to_numpy(zero_copy_only=False))
+
+
 def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    if len(arrays) == 1:
+        return arrays[0]
     if len({a.dtype for a in arrays}) > 1 and any(a.dtype == object for a in arrays):
         arrays = [a.astype(object) for a in arrays]
     return np.concatenate(arrays)

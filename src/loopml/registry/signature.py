@@ -21,7 +21,7 @@ import pandas as pd
 
 from loopml.errors import DataError
 from loopml.features.columns import Columns, as_columns
-from loopml.features.datetimes import to_timestamps
+from loopml.features.datetimes import column_timestamps
 from loopml.features.frames import as_floats, category_texts
 
 MAX_CATEGORIES = 1000  # categories recorded per column; beyond, unseen values are not judged
@@ -113,14 +113,13 @@ class Signature:
         problems: list[Problem] = []
         out_of_range: dict[str, int] = {}
         for column in self.columns:
-            values = columns[column.name]
-            for failed, why in _problems(column, values, unknown):
+            for failed, why in _problems(column, columns, unknown):
                 if failed.any():
                     rows = np.flatnonzero(failed)
                     problems.append(Problem(column.name, rows, why))
                     valid[rows] = False
             if column.min is not None and column.max is not None:
-                numbers = as_floats(values)
+                numbers = as_floats(columns[column.name])
                 outside = np.count_nonzero((numbers < column.min) | (numbers > column.max))
                 if outside:
                     out_of_range[column.name] = int(outside)
@@ -136,35 +135,64 @@ _TRUTH = frozenset(["true", "false", "1", "0", "1.0", "0.0", "yes", "no"])
 
 
 def _problems(
-    column: ColumnSignature, values: np.ndarray, unknown: str
+    column: ColumnSignature, columns: Columns, unknown: str
 ) -> list[tuple[np.ndarray, str]]:
-    if column.role == "numeric" and values.dtype.kind == "f" and np.isfinite(values).all():
-        return []  # the common case, decided in one pass
-    absent = np.isnan(values) if values.dtype.kind == "f" else np.asarray(pd.isna(values), bool)
+    name = column.name
+    if columns.distinct(name) is None:
+        values = columns[name]
+        if column.role == "numeric" and values.dtype.kind == "f" and np.isfinite(values).all():
+            return []  # the common case, decided in one pass
+    judged = unknown == "reject" and column.complete
+    if column.role == "categorical" and column.nullable and not judged:
+        return []  # any value may come: an unseen one is the model's to treat as rare
     found: list[tuple[np.ndarray, str]] = []
+    absent = columns.per_value(name, _absent)
     if not column.nullable:
-        found.append((absent, f"`{column.name}` is missing (training never had it missing)"))
+        found.append((absent, f"`{name}` is missing (training never had it missing)"))
     if column.role == "numeric":
+        values = columns[name]
         if values.dtype.kind == "b" or (
             values.dtype == object and any(isinstance(v, bool) for v in values.tolist())
         ):
             is_flag = np.fromiter((isinstance(v, bool | np.bool_) for v in values), bool)
-            found.append((is_flag, f"`{column.name}` is true/false, not a number"))
+            found.append((is_flag, f"`{name}` is true/false, not a number"))
         numbers = as_floats(values)
-        found.append((np.isnan(numbers) & ~absent, f"`{column.name}` is not a number"))
-        found.append((np.isinf(numbers), f"`{column.name}` is infinite"))
+        found.append((np.isnan(numbers) & ~absent, f"`{name}` is not a number"))
+        found.append((np.isinf(numbers), f"`{name}` is infinite"))
     elif column.role == "boolean":
-        ok = np.fromiter((str(v).strip().lower() in _TRUTH for v in values.tolist()), bool)
-        found.append((~ok & ~absent, f"`{column.name}` is not true or false"))
-    elif column.role == "datetime" and values.dtype.kind != "M":
-        parsed = to_timestamps(values)
-        found.append((np.isnat(parsed) & ~absent, f"`{column.name}` is not a date"))
-    elif column.role == "categorical" and unknown == "reject" and column.complete:
+        ok = columns.per_value(name, _is_truth)
+        found.append((~ok & ~absent, f"`{name}` is not true or false"))
+    elif column.role == "datetime" and not _holds_dates(columns, name):
+        parsed = column_timestamps(columns, name)
+        found.append((np.isnat(parsed) & ~absent, f"`{name}` is not a date"))
+    elif column.role == "categorical" and judged:
         seen = set(column.categories or [])
-        texts = category_texts(values)
-        unseen = np.fromiter((t not in seen for t in texts.tolist()), bool, count=len(texts))
-        found.append((unseen & ~absent, f"`{column.name}` holds a category training never saw"))
+
+        def unseen(values: np.ndarray) -> np.ndarray:
+            texts = category_texts(values).tolist()
+            return np.fromiter((t not in seen for t in texts), bool, count=len(texts))
+
+        found.append(
+            (
+                columns.per_value(name, unseen) & ~absent,
+                f"`{name}` holds a category training never saw",
+            )
+        )
     return found
+
+
+def _holds_dates(columns: Columns, name: str) -> bool:
+    return columns.distinct(name) is None and columns[name].dtype.kind == "M"
+
+
+def _absent(values: np.ndarray) -> np.ndarray:
+    return np.isnan(values) if values.dtype.kind == "f" else np.asarray(pd.isna(values), bool)
+
+
+def _is_truth(values: np.ndarray) -> np.ndarray:
+    return np.fromiter(
+        (str(v).strip().lower() in _TRUTH for v in values.tolist()), bool, count=len(values)
+    )
 
 
 def infer_signature(frame: pd.DataFrame, roles: dict[str, str]) -> Signature:

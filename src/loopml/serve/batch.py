@@ -9,6 +9,8 @@ per class for a classifier, and `model_version`.
 from __future__ import annotations
 
 import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from loopml.data.sources import TableSource, read_source
+from loopml.data.sources import BATCH_ROWS, TableSource, read_source
 from loopml.errors import DataError, UsageError
 from loopml.features.columns import Columns
 from loopml.monitor.log import LogBatch, PredictionLog
@@ -63,7 +66,7 @@ def check_output(path: Path) -> Path:
 
 
 class _Writer:
-    """Appends DataFrames to a CSV or Parquet file, written to a temporary name first."""
+    """Appends Arrow tables to a CSV or Parquet file, written to a temporary name first."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -73,17 +76,20 @@ class _Writer:
         self._schema: pa.Schema | None = None
         self.rows = 0
 
-    def write(self, frame: pd.DataFrame) -> None:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+    def write(self, table: pa.Table) -> None:
         if self._schema is None:
             self._schema = table.schema
             if self.path.suffix.lower() == ".parquet":
-                self._parquet = pq.ParquetWriter(self.tmp, self._schema)
+                # Dictionary pages only where they pay: hashing every probability costs more
+                # than the rest of the writing and saves nothing.
+                texts = [f.name for f in table.schema if not _is_number(f.type)]
+                self._parquet = pq.ParquetWriter(self.tmp, self._schema, use_dictionary=texts)
             else:
                 self._csv = pacsv.CSVWriter(self.tmp, self._schema)
-        table = table.cast(self._schema)  # every chunk in the first one's types
+        if table.schema != self._schema:
+            table = table.cast(self._schema)  # every chunk in the first one's types
         (self._parquet or self._csv).write_table(table)
-        self.rows += len(frame)
+        self.rows += table.num_rows
 
     def close(self, keep: bool) -> None:
         for writer in (self._parquet, self._csv):
@@ -93,6 +99,38 @@ class _Writer:
             self.tmp.replace(self.path)
         elif self.tmp.exists():
             self.tmp.unlink()
+
+
+class _Rejected(_Writer):
+    """The rows that fail the signature with their row number and reason, gathered over chunks
+    and written a group at a time: each group goes through pandas once (so the file's column
+    types are what pandas gives the input's), which costs the same for 10 rows as for 10,000."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._pending: list[tuple[pa.RecordBatch, np.ndarray, np.ndarray]] = []
+        self._count = 0
+
+    def add(self, batch: pa.RecordBatch, rows: np.ndarray, reasons: np.ndarray) -> None:
+        self._pending.append((batch, rows, reasons))
+        self._count += batch.num_rows
+        if self._count >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        batches, rows, reasons = zip(*self._pending, strict=True)
+        self._pending, self._count = [], 0
+        bad = pa.Table.from_batches(batches).to_pandas()
+        bad.insert(0, "row", np.concatenate(rows))
+        bad["reason"] = np.concatenate(reasons)
+        self.write(pa.Table.from_pandas(bad, preserve_index=False))
+
+    def close(self, keep: bool) -> None:
+        if keep:
+            self.flush()
+        super().close(keep)
 
 
 def score_source(
@@ -123,16 +161,13 @@ def score_source(
         return read_source(
             source,
             lambda batches: _score(
-                compiled, signature, batches, output, version, ids, unknown, log
+                compiled, signature, batches, output, version, ids, unknown, log, source.plain
             ),
+            dictionary=True,
         )
     finally:
         if log is not None:
             log.close()
-
-
-def _is_output(column: str) -> bool:
-    return column == "prediction" or column.startswith("proba_")
 
 
 def _score(
@@ -144,53 +179,76 @@ def _score(
     ids: list[str],
     unknown: str,
     log: PredictionLog | None = None,
+    plain: Any = None,
 ) -> BatchSummary:
     summary = BatchSummary(output=str(output), model_version=version)
     job = uuid.uuid4().hex[:12]
     numeric = frozenset(c.name for c in signature.columns if c.role == "numeric")
-    scored, rejected = _Writer(output), _Writer(rejected_path(output))
-    done = False
-    try:
-        for batch in batches:
-            names = batch.schema.names
-            missing = [name for name in ids if name not in names]
-            if missing:
-                raise DataError(
-                    f"the input has no ID column(s) {', '.join(missing)} to pass through"
+    labels = _labels(model)
+    scored, rejected = _Writer(output), _Rejected(rejected_path(output))
+
+    def finish(chunk: _Chunk) -> None:
+        outputs = chunk.outputs.result()
+        table = _scored_table(chunk.rows, chunk.passed, outputs, version)
+        if not scored.rows:
+            table = table.replace_schema_metadata(_pandas_metadata(table, labels))
+        scored.write(table)
+        if log is not None:
+            keys = chunk.keys
+            if keys is None:
+                keys = pc.binary_join_element_wise(
+                    job, pc.cast(pa.array(chunk.rows), pa.string()), "-"
                 )
-            present = [name for name in signature.names if name in names]
-            columns = Columns.from_arrow(batch, present)  # check() names any missing one
-            checked = signature.check(columns, unknown=unknown)
-            for name, count in checked.out_of_range.items():
-                summary.out_of_range[name] = summary.out_of_range.get(name, 0) + count
-            valid = checked.valid
-            rows = np.arange(summary.rows, summary.rows + batch.num_rows)
-            if valid.any():
-                good = columns if valid.all() else columns.take(valid)
-                out = model.prediction_frame(good)
-                out.insert(0, "row", rows[valid])
-                for position, name in enumerate(ids, start=1):
-                    values = batch.column(name).to_numpy(zero_copy_only=False)
-                    out.insert(position, name, values[valid])
-                out["model_version"] = version
-                scored.write(out)
-                if log is not None:
-                    if ids:
-                        keys = [str(v) for v in out[ids[0]].tolist()]
-                    else:
-                        keys = [f"{job}-{row}" for row in rows[valid].tolist()]
-                    outputs = {c: out[c].to_numpy() for c in out.columns if _is_output(c)}
-                    log.append(
-                        LogBatch(keys, version, good.data, outputs, source="score", numeric=numeric)
+            log.append(
+                LogBatch(keys, version, chunk.inputs, outputs, source="score", numeric=numeric)
+            )
+
+    done = False
+    # The model predicts a chunk on a thread of its own (the booster lets go of the GIL)
+    # while this one reads and checks the next and writes the one before.
+    pending: deque[_Chunk] = deque()
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopml-score") as pool:
+            for batch in batches:
+                names = batch.schema.names
+                missing = [name for name in ids if name not in names]
+                if missing:
+                    raise DataError(
+                        f"the input has no ID column(s) {', '.join(missing)} to pass through"
                     )
-            if not valid.all():
-                bad = batch.filter(pa.array(~valid)).to_pandas()
-                bad.insert(0, "row", rows[~valid])
-                bad["reason"] = checked.reasons.to_numpy()[~valid]
-                rejected.write(bad)
-            summary.rows += batch.num_rows
+                present = [name for name in signature.names if name in names]
+                columns = Columns.from_arrow(batch, present)  # check() names any missing one
+                checked = signature.check(columns, unknown=unknown)
+                for name, count in checked.out_of_range.items():
+                    summary.out_of_range[name] = summary.out_of_range.get(name, 0) + count
+                valid = checked.valid
+                everything = bool(valid.all())
+                rows = np.arange(summary.rows, summary.rows + batch.num_rows)
+                if everything or valid.any():
+                    good = columns if everything else columns.take(valid)
+                    mask = None if everything else pa.array(valid)
+                    pending.append(
+                        _Chunk(
+                            pool.submit(_outputs, model, good, labels),
+                            rows[valid],
+                            {name: _passed(batch.column(name), mask) for name in ids},
+                            good.data,
+                            _request_ids(batch.column(ids[0]), mask) if ids and log else None,
+                        )
+                    )
+                if not everything:
+                    bad = batch.filter(pa.array(~valid))
+                    reasons = checked.reasons.to_numpy()[~valid]
+                    rejected.add(bad if plain is None else plain(bad), rows[~valid], reasons)
+                summary.rows += batch.num_rows
+                while len(pending) > 1:
+                    finish(pending.popleft())
+            while pending:
+                finish(pending.popleft())
         done = True
     finally:
+        for chunk in pending:
+            chunk.outputs.cancel()
         scored.close(keep=done)
         rejected.close(keep=done)
     if summary.rows == 0:
@@ -204,3 +262,81 @@ def _score(
         # Nothing passed: still write an empty output with the columns, so callers find it.
         output.unlink(missing_ok=True)
     return summary
+
+
+@dataclass
+class _Chunk:
+    """One chunk's scored rows: their outputs (being predicted), row numbers, ID columns,
+    inputs and logged request ids (None: made from the row numbers)."""
+
+    outputs: Future[dict[str, Any]]
+    rows: np.ndarray
+    passed: dict[str, pa.Array]
+    inputs: dict[str, Any]
+    keys: Any
+
+
+def _labels(model: Any) -> pa.Array | None:
+    """The class labels as Arrow, typed as pandas would type a column of them."""
+    if model.classes is None:
+        return None
+    return pa.array(pd.array(list(model.classes)))
+
+
+def _outputs(model: Any, good: Columns, labels: pa.Array | None) -> dict[str, Any]:
+    """`prediction` (Arrow labels for a classifier) and `proba_<class>` per class."""
+    if labels is None:
+        return {"prediction": np.asarray(model.predict(good), dtype=np.float64)}
+    proba = model.predict_proba(good)
+    outputs: dict[str, Any] = {"prediction": labels.take(pa.array(model.decision(proba)))}
+    for j, value in enumerate(model.classes):
+        outputs[f"proba_{value}"] = proba[:, j]
+    return outputs
+
+
+def _scored_table(
+    rows: np.ndarray, passed: dict[str, pa.Array], outputs: dict[str, Any], version: int | None
+) -> pa.Table:
+    n = len(rows)
+    columns: dict[str, Any] = {"row": pa.array(rows.astype(np.int64))}
+    columns |= passed
+    columns |= {name: pa.array(values) for name, values in outputs.items()}
+    versions = pa.nulls(n) if version is None else pa.array(np.full(n, version, np.int64))
+    columns["model_version"] = versions
+    return pa.table(columns)
+
+
+def _pandas_metadata(table: pa.Table, labels: pa.Array | None) -> dict[bytes, bytes]:
+    """The pandas metadata of the output as DataFrames wrote it, so that pandas reads the
+    columns back in the same dtypes (labels as `pd.array` types them)."""
+    frame = {name: table.column(name).to_numpy() for name in table.column_names}
+    if labels is not None:  # pd.array types labels by their Python type: the classes' type
+        frame["prediction"] = pd.array(labels.to_pylist())[np.zeros(table.num_rows, np.intp)]
+    return pa.Schema.from_pandas(pd.DataFrame(frame), preserve_index=False).metadata
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _passed(column: pa.Array, mask: pa.Array | None) -> pa.Array:
+    """An ID column of the scored rows, typed as before Arrow wrote the output directly (text
+    as large_string; other types as a pandas column of them)."""
+    column = column if mask is None else column.filter(mask)
+    if _is_text(column.type):
+        return column.cast(pa.large_string())
+    return pa.Array.from_pandas(pd.Series(column.to_numpy(zero_copy_only=False)))
+
+
+def _request_ids(column: pa.Array, mask: pa.Array | None) -> pa.Array | list[str]:
+    """The logged request ids of the scored rows: their first ID column's values as text."""
+    column = column if mask is None else column.filter(mask)
+    if _is_text(column.type):
+        return pc.fill_null(column.cast(pa.string()), "nan")  # what str() of a missing one gave
+    return [str(value) for value in pd.Series(column.to_numpy(zero_copy_only=False)).tolist()]
