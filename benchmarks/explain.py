@@ -68,17 +68,17 @@ TRAIN_SECTION = {
 }
 
 
-def make_table(seed: int = 0) -> pd.DataFrame:
-    """10,000 x 50 inputs and a binary target planted in a few of them."""
+def make_table(seed: int = 0, rows: int = ROWS) -> pd.DataFrame:
+    """`rows` x 50 inputs and a binary target planted in a few of them."""
     rng = np.random.default_rng(seed)
     data: dict[str, Any] = {}
     for j in range(NUMBERS):
-        column = rng.normal(size=ROWS)
-        column[rng.random(ROWS) < 0.03] = np.nan
+        column = rng.normal(size=rows)
+        column[rng.random(rows) < 0.03] = np.nan
         data[f"x{j:02d}"] = column
     for j in range(CATEGORIES):
         levels = [f"c{j}_{k}" for k in range(5 + 25 * j // (CATEGORIES - 1))]
-        data[f"cat{j}"] = rng.choice(levels, ROWS)
+        data[f"cat{j}"] = rng.choice(levels, rows)
     frame = pd.DataFrame(data)
     logit = (
         1.5 * np.nan_to_num(frame["x00"])
@@ -86,7 +86,7 @@ def make_table(seed: int = 0) -> pd.DataFrame:
         + 0.5 * np.nan_to_num(frame["x02"]) ** 2
         + np.where(frame["cat0"].isin(["c0_0", "c0_1"]), 1.0, -0.5)
     )
-    frame["label"] = np.where(rng.random(ROWS) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    frame["label"] = np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "yes", "no")
     return frame
 
 

@@ -85,6 +85,26 @@ def test_a_million_rows_with_a_negligible_shift_are_not_flagged(halves: tuple) -
     assert moved.drifted
 
 
+def test_order_statistics_from_a_sample_match_the_exact_ones(halves: tuple) -> None:
+    reference, _, stats = halves
+    rng = np.random.default_rng(2)
+    big = reference["distance"].to_numpy()[rng.integers(0, len(reference), 500_000)] * 1.2
+    sampled = feature_drift("distance", stats["features"]["distance"], big, SETTINGS)
+    exact = feature_drift(
+        "distance", stats["features"]["distance"], big, SETTINGS, ordered_rows=10**9
+    )
+    assert sampled.details["ordered_rows"] < exact.details["ordered_rows"] == 500_000
+    assert sampled.score == pytest.approx(exact.score, abs=0.01)
+    assert sampled.details["ks"] == pytest.approx(exact.details["ks"], abs=0.01)
+    assert sampled.psi == exact.psi and sampled.drifted and exact.drifted  # counts use all rows
+    # Without sampling the distance is the one np.quantile gives.
+    present = big[~np.isnan(big)]
+    ref_q = np.asarray(stats["features"]["distance"]["quantiles"])
+    cur_q = np.quantile(present, np.linspace(0, 1, len(ref_q)))
+    scale = stats["features"]["distance"]["std"]
+    assert exact.score == pytest.approx(np.mean(np.abs(cur_q - ref_q)) / scale, rel=1e-12)
+
+
 def test_too_few_rows_are_not_judged(halves: tuple) -> None:
     _, rest, stats = halves
     result = feature_drift("temp", stats["features"]["temp"], rest["temp"].to_numpy()[:5], SETTINGS)

@@ -1,23 +1,29 @@
-"""Preprocessing per column role: one scikit-learn transformer that travels inside the model."""
+"""Preprocessing per column role: one scikit-learn transformer that travels inside the model.
 
-from loopml.features.categorical import CardinalitySelector
-from loopml.features.datetimes import DatetimeFeatures
-from loopml.features.frames import as_categories
-from loopml.features.preprocess import (
-    ENCODINGS,
-    build_preprocessor,
-    categorical_output_indices,
-    original_column,
-    output_sources,
-)
+The names below load on first use, so light modules of this package (`columns`, `frames`,
+`datetimes`) can be imported without scikit-learn (monitoring, the CLI's start-up).
+"""
 
-__all__ = [
-    "ENCODINGS",
-    "CardinalitySelector",
-    "DatetimeFeatures",
-    "as_categories",
-    "build_preprocessor",
-    "categorical_output_indices",
-    "original_column",
-    "output_sources",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_HOMES = {
+    "CardinalitySelector": "categorical",
+    "DatetimeFeatures": "datetimes",
+    "as_categories": "frames",
+    "ENCODINGS": "preprocess",
+    "build_preprocessor": "preprocess",
+    "categorical_output_indices": "preprocess",
+    "original_column": "preprocess",
+    "output_sources": "preprocess",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -22,14 +22,26 @@ import pandas as pd
 
 from loopml.errors import NotFoundError, UsageError
 from loopml.monitor.alerts import raise_alerts
-from loopml.monitor.drift import FeatureDrift, dataset_drift, feature_drift
-from loopml.monitor.estimate import DRAWS, estimated_performance
+from loopml.monitor.drift import ORDERED_ROWS, FeatureDrift, dataset_drift, feature_drift
+from loopml.monitor.estimate import DRAWS, MAX_ROWS, estimated_performance
 from loopml.monitor.log import INPUT_PREFIX, read_log
 from loopml.monitor.service import service_health
 from loopml.spec import Goal, Monitor
 from loopml.store import Store
 
-PERIOD_DRAWS = 50  # each period's estimate is a point on a chart: fewer draws will do
+
+@dataclass(frozen=True)
+class _Effort:
+    """How closely a window is judged: label draws and rows of the performance estimate,
+    values sorted per numeric feature (see `drift.ORDERED_ROWS`)."""
+
+    draws: int
+    estimate_rows: int
+    ordered_rows: int
+
+
+WINDOW = _Effort(DRAWS, MAX_ROWS, ORDERED_ROWS)
+PERIOD = _Effort(50, 5_000, 20_000)  # each period is a point on a chart: less will do
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -158,7 +170,7 @@ class _Context:
         return {item["feature"]: float(item["importance"]) for item in items}
 
 
-def _judge(table: Any, events: Any, context: _Context, *, draws: int = DRAWS) -> MonitorResult:
+def _judge(table: Any, events: Any, context: _Context, effort: _Effort = WINDOW) -> MonitorResult:
     version, reference, drift = context.version, context.reference, context.settings.drift
     rows = table.num_rows
     notes = []
@@ -173,11 +185,21 @@ def _judge(table: Any, events: Any, context: _Context, *, draws: int = DRAWS) ->
     for name, stats in reference["features"].items():
         column = INPUT_PREFIX + name
         if rows and column in table.column_names and name not in dates:
-            features.append(feature_drift(name, stats, table.column(column), drift))
+            features.append(
+                feature_drift(
+                    name, stats, table.column(column), drift, ordered_rows=effort.ordered_rows
+                )
+            )
     prediction = None
     predicted = _prediction_column(table, version["task"], context.run)
     if rows and predicted is not None:
-        prediction = feature_drift("prediction", reference["prediction"], predicted, drift)
+        prediction = feature_drift(
+            "prediction",
+            reference["prediction"],
+            predicted,
+            drift,
+            ordered_rows=effort.ordered_rows,
+        )
     performance = estimated = None
     if rows:
         if context.feedback is not None:
@@ -187,7 +209,8 @@ def _judge(table: Any, events: Any, context: _Context, *, draws: int = DRAWS) ->
             version,
             context.run,
             reference,
-            draws=draws,
+            draws=effort.draws,
+            max_rows=effort.estimate_rows,
             reference_value=context.estimated_reference,
         )
         if estimated is not None:  # the test part's estimate is the same for every period
@@ -231,7 +254,7 @@ def _timeline(table: Any, events: Any, context: _Context, periods: int) -> list[
         part_events = None
         if events is not None and events.num_rows:
             part_events = events.filter(_between(events.column("time"), low, high, last))
-        judged = _judge(part, part_events, context, draws=PERIOD_DRAWS)
+        judged = _judge(part, part_events, context, PERIOD)
         out.append(
             {
                 "start": low.isoformat(),

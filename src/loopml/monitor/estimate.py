@@ -34,11 +34,13 @@ def estimated_performance(
     *,
     seed: int = 0,
     draws: int = DRAWS,
+    max_rows: int = MAX_ROWS,
     reference_value: float | None = None,
 ) -> dict[str, Any] | None:
-    """The version's metric on the window's rows as its probabilities predict it, next to the
-    same estimate on the test part (`reference_value` when already known); None for
-    regressors or a log without probabilities."""
+    """The version's metric on the window's rows as its probabilities predict it (drawn from
+    at most `max_rows` of them), next to the same estimate on the test part
+    (`reference_value` when already known); None for regressors or a log without
+    probabilities."""
     task, metric = version["task"], version["metric"]
     if task == "regression":
         return None
@@ -60,12 +62,14 @@ def estimated_performance(
     if len(proba) < 2:
         return out | {"value": None, "interval": None, "note": "too few rows to estimate"}
     threshold = chosen.get("threshold") or 0.5
-    value, interval = _simulate(metric, task, proba, classes, threshold, seed, draws)
+    value, interval = _simulate(metric, task, proba, classes, threshold, seed, draws, max_rows)
     sample = reference.get("prediction_sample")
     if reference_value is None and sample:
         kept = np.asarray(sample, dtype=np.float64)
         kept = np.column_stack([1 - kept, kept]) if kept.ndim == 1 else kept
-        reference_value = _simulate(metric, task, kept, classes, threshold, seed, DRAWS)[0]
+        reference_value = _simulate(metric, task, kept, classes, threshold, seed, DRAWS, MAX_ROWS)[
+            0
+        ]
     return out | {"value": value, "interval": interval, "reference": reference_value}
 
 
@@ -77,24 +81,26 @@ def _simulate(
     threshold: float,
     seed: int,
     draws: int,
+    max_rows: int,
 ) -> tuple[float, list[float]]:
     from loopml.evaluate.metrics import score
 
     rng = np.random.default_rng(seed)
     n = len(proba)
-    if n > MAX_ROWS:
-        proba = proba[rng.choice(n, MAX_ROWS, replace=False)]
+    if n > max_rows:
+        proba = proba[rng.choice(n, max_rows, replace=False)]
     proba = proba / proba.sum(axis=1, keepdims=True)
     cumulative = np.cumsum(proba, axis=1)
-    labels = np.asarray(classes, dtype=object)
+    # Labels are drawn as class positions: integers score faster than the class names.
+    codes = list(range(len(classes)))
     prediction = proba[:, 1] if task == "binary" else proba
     values = []
     for _ in range(draws):
         draw = (rng.uniform(size=(len(proba), 1)) > cumulative).sum(axis=1)
-        y = labels[np.minimum(draw, len(classes) - 1)]
-        if len(set(y)) < 2:  # metrics like AUC need both classes in the draw
+        y = np.minimum(draw, len(classes) - 1)
+        if np.unique(y).size < 2:  # metrics like AUC need both classes in the draw
             continue
-        values.append(score(metric, y, prediction, classes=classes, threshold=threshold, task=task))
+        values.append(score(metric, y, prediction, classes=codes, threshold=threshold, task=task))
     if not values:
         return float("nan"), [float("nan"), float("nan")]
     sample = np.asarray(values)

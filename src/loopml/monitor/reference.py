@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 
 from loopml.features.columns import as_columns
-from loopml.features.datetimes import to_timestamps
 from loopml.features.frames import as_floats, category_texts
 
 SAMPLE_ROWS = 2000
@@ -101,6 +100,8 @@ def column_statistics(values: np.ndarray, role: str) -> dict[str, Any]:
 def as_numbers(values: np.ndarray, role: str) -> np.ndarray:
     """A numeric or datetime column as float64 (dates: days since 1970), NaN where missing."""
     if role == "datetime":
+        from loopml.features.datetimes import to_timestamps  # loads scikit-learn
+
         stamps = to_timestamps(values)
         days = (stamps - np.datetime64(0, "us")) / np.timedelta64(1, "D")
         return np.where(np.isnat(stamps), np.nan, days)

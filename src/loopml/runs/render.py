@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.console import console, table
-from loopml.runs.records import TrainResult
+
+if TYPE_CHECKING:
+    from loopml.runs.records import TrainResult
 
 SHOWN_METRICS = 6
 
