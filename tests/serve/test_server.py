@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
 import time
@@ -289,8 +290,6 @@ def test_hot_swap_under_continuous_requests_fails_none(demo_copy: Path, tmp_path
 
 
 def test_every_answered_record_is_logged_under_load_and_sigterm(demo_copy: Path) -> None:
-    import shutil
-
     from loopml.monitor.log import read_log
 
     folder = demo_copy / ".loopml" / "artifacts" / "predictions" / "flights-delay"
@@ -323,6 +322,24 @@ def test_every_answered_record_is_logged_under_load_and_sigterm(demo_copy: Path)
     assert logged.groupby("request_id").size().to_dict() == answered
     assert (logged["model_version"] == 1).all() and logged["latency_ms"].gt(0).all()
     assert {"in.carrier", "prediction", "proba_yes"} <= set(logged.columns)
+
+
+def test_a_crash_loses_at_most_the_last_flush_interval(demo_copy: Path) -> None:
+    from loopml.monitor.log import read_log
+
+    folder = demo_copy / ".loopml" / "artifacts" / "predictions" / "flights-delay"
+    shutil.rmtree(folder, ignore_errors=True)
+    with serving(demo_copy, "latest") as server:
+        records = demo_records(demo_copy, 3, _names(server))
+        early = [server.post(records).json()["request_id"] for _ in range(30)]
+        time.sleep(2.5)  # more than the 1 s flush interval: these are on disk
+        late = [server.post(records).json()["request_id"] for _ in range(30)]
+        server.proc.kill()  # SIGKILL: no handler runs, nothing is flushed on the way out
+        server.proc.wait(timeout=30)
+    logged = read_log(folder).to_pandas()  # readable: segments appear by atomic rename only
+    kept = logged.groupby("request_id").size().to_dict()
+    assert all(kept.get(rid) == 3 for rid in early)
+    assert set(kept) <= set(early) | set(late)
 
 
 def _samples(server: Server) -> dict[tuple[str, tuple], float]:
