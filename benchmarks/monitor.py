@@ -35,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import find_loopml
+
 from explain import make_project, make_table
 
 GOAL_S = 10.0
