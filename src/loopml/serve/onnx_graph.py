@@ -1,0 +1,512 @@
+"""An ONNX graph of a compiled TrainedModel, computed in float64 like loopml itself.
+
+The graph is built from `compile_model`'s members, not from the scikit-learn pipelines
+(their FunctionTransformers have no converters):
+
+- numeric columns: the imputer's fills (`IsNaN`, `Where`), missing indicators, the scaler
+  (`Sub`, `Div`);
+- categorical and boolean columns: each column's tabulated encoder output (one-hot, ordinal,
+  target encoding, native codes) looked up by a `LabelEncoder` from text to row, with an
+  unseen row and a missing row (missing text is "");
+- LightGBM boosters: their trees as one `ai.onnx.ml.TreeEnsemble` in float64, with LightGBM's
+  missing-value rules and category sets, then the objective's transform;
+- logistic and ridge regression: `MatMul`, `Add`, `Sigmoid` / `Softmax`; the baseline's
+  constants;
+- the ensemble's weights, the calibration (sigmoid, isotonic, temperature), the threshold.
+
+A part with no ONNX form here (date columns, another family, a user's step) is refused with
+an `ExportError` naming it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import numpy as np
+
+from loopml.errors import UsageError
+from loopml.serve.onnx_inputs import MISSING_TEXT, TEXT_ROLES
+
+OPSETS = {"": 21, "ai.onnx.ml": 5}
+_EPS = 1e-12  # loopml.models.trained's clipping of probabilities before logs
+_MAX_CASED = 8  # boolean texts up to this long get every upper/lower-case spelling as a key
+_IDENTITY_OBJECTIVES = ("regression", "regression_l1", "huber", "fair", "quantile", "mape")
+_EXP_OBJECTIVES = ("poisson", "gamma", "tweedie")
+_LEAF = -1
+
+
+class ExportError(UsageError):
+    """A part of the model has no ONNX form (or the ONNX graph does not score like loopml)."""
+
+
+def _refuse(what: str) -> ExportError:
+    return ExportError(
+        f"{what} has no ONNX form in loopml; export this model in the default format "
+        "(leave out --format onnx)"
+    )
+
+
+def build_graph(model: Any, signature: dict[str, Any], *, version: dict[str, Any]) -> Any:
+    """The onnx.ModelProto scoring `model` (a compiled TrainedModel) from one input per column."""
+    from onnx import TensorProto, helper
+
+    roles = {c["name"]: c["role"] for c in signature["columns"]}
+    for name in model.columns:
+        if roles.get(name) == "datetime":
+            raise _refuse(f"date column `{name}`")
+    g = _Graph()
+    inputs = []
+    for name in model.columns:
+        text = roles.get(name) in TEXT_ROLES
+        kind = TensorProto.STRING if text else TensorProto.DOUBLE
+        inputs.append(helper.make_tensor_value_info(name, kind, [None, 1]))
+    members = [
+        _member(g, member, name, model)
+        for member, name in zip(model.members, model.names, strict=True)
+    ]
+    weighted = [
+        g.op("Mul", [out, g.const(np.array(w))])
+        for out, w in zip(members, model.weights, strict=True)
+    ]
+    total = weighted[0]
+    for part in weighted[1:]:
+        total = g.op("Add", [total, part])
+    outputs = []
+    if model.classes is None:
+        g.op("Reshape", [total, g.const(np.array([-1], np.int64))], out="prediction")
+        outputs.append(helper.make_tensor_value_info("prediction", TensorProto.DOUBLE, [None]))
+    else:
+        proba = _calibrate(g, total, model.calibration)
+        g.op("Identity", [proba], out="probabilities")
+        if model.task == "binary":
+            positive = g.op("Slice", [proba, *g.consts([1], [2], [1])])
+            chosen = g.op("GreaterOrEqual", [positive, g.const(np.array(model.threshold))])
+            position = g.op(
+                "Reshape",
+                [g.op("Cast", [chosen], to=TensorProto.INT64), g.const(np.array([-1], np.int64))],
+            )
+        else:
+            position = g.op("ArgMax", [proba], axis=1, keepdims=0)
+        labels, kind = _labels(model.classes)
+        g.op("Gather", [g.const(labels), position], out="prediction", axis=0)
+        outputs.append(helper.make_tensor_value_info("prediction", kind, [None]))
+        outputs.append(
+            helper.make_tensor_value_info(
+                "probabilities", TensorProto.DOUBLE, [None, len(model.classes)]
+            )
+        )
+    graph = helper.make_graph(g.nodes, "loopml", inputs, outputs, g.initializers)
+    proto = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid(domain, v) for domain, v in OPSETS.items()],
+        producer_name="loopml",
+        ir_version=10,
+    )
+    meta = {
+        "loopml.project": version["project"],
+        "loopml.version": str(version["version"]),
+        "loopml.task": model.task,
+        "loopml.columns": json.dumps(
+            [
+                {"name": n, "type": "string" if roles.get(n) in TEXT_ROLES else "double"}
+                for n in model.columns
+            ]
+        ),
+        "loopml.classes": json.dumps(
+            None if model.classes is None else [_plain(c) for c in model.classes]
+        ),
+        "loopml.missing_text": MISSING_TEXT,
+    }
+    helper.set_model_props(proto, meta)
+    return proto
+
+
+class _Graph:
+    """Nodes and constants under unique names."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self.count = 0
+
+    def name(self) -> str:
+        self.count += 1
+        return f"loopml::{self.count}"
+
+    def const(self, value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        name = self.name()
+        self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def consts(self, *values: list[int]) -> list[str]:
+        return [self.const(np.array(v, np.int64)) for v in values]
+
+    def op(
+        self,
+        kind: str,
+        inputs: list[str],
+        *,
+        out: str | None = None,
+        domain: str = "",
+        **attrs: Any,
+    ) -> str:
+        from onnx import helper
+
+        out = out or self.name()
+        self.nodes.append(helper.make_node(kind, inputs, [out], name=out, domain=domain, **attrs))
+        return out
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _labels(classes: list[Any]) -> tuple[np.ndarray, int]:
+    from onnx import TensorProto
+
+    plain = [_plain(c) for c in classes]
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in plain):
+        return np.array(plain, np.int64), TensorProto.INT64
+    if all(isinstance(c, float) for c in plain):
+        return np.array(plain, np.float64), TensorProto.DOUBLE
+    return np.array([str(c) for c in plain], dtype=object), TensorProto.STRING
+
+
+# --- one member: preprocessing, estimator, probabilities in the model's class order ----------
+
+
+def _member(g: _Graph, member: Any, name: str, model: Any) -> str:
+    from loopml.models.compiled import _Lookup, _Numeric
+
+    if getattr(member, "blocks", None) is None:
+        raise _refuse(f"ensemble member `{name}` (not one of loopml's pipelines)")
+    parts = []
+    stop = 0
+    for where, block in sorted(member.blocks, key=lambda b: b[0].start):
+        if where.start != stop:
+            raise _refuse(f"the preprocessing of member `{name}`")
+        stop = where.stop
+        if isinstance(block, _Numeric):
+            parts.append(_numeric(g, block))
+        elif isinstance(block, _Lookup):
+            parts.append(_lookup(g, block))
+        else:
+            raise _refuse(f"the step for column(s) {', '.join(f'`{c}`' for c in block.columns)}")
+    if stop != member.n_features:
+        raise _refuse(f"the preprocessing of member `{name}`")
+    X = parts[0] if len(parts) == 1 else g.op("Concat", parts, axis=1)
+    out = _estimator(g, member, X, name)
+    if model.classes is None:
+        return g.op("Reshape", [out, g.const(np.array([-1, 1], np.int64))])
+    return _in_order(g, out, list(member.classes_), list(model.classes))
+
+
+def _numeric(g: _Graph, block: Any) -> str:
+    from onnx import TensorProto
+
+    from loopml.models.compiled import _floats
+
+    if block.source is not _floats:
+        raise _refuse(f"date column(s) {', '.join(f'`{c}`' for c in block.columns)}")
+    X = block.columns[0] if len(block.columns) == 1 else g.op("Concat", block.columns, axis=1)
+    if block.fill is not None:
+        missing = g.op("IsNaN", [X])
+        X = g.op("Where", [missing, g.const(block.fill.reshape(1, -1)), X])
+        if block.indicators is not None and len(block.indicators):
+            flags = g.op(
+                "Gather", [missing, g.const(np.asarray(block.indicators, np.int64))], axis=1
+            )
+            X = g.op("Concat", [X, g.op("Cast", [flags], to=TensorProto.DOUBLE)], axis=1)
+    if block.mean is not None:
+        X = g.op("Sub", [X, g.const(block.mean.reshape(1, -1))])
+    if block.scale is not None:
+        X = g.op("Div", [X, g.const(block.scale.reshape(1, -1))])
+    return X
+
+
+def _lookup(g: _Graph, block: Any) -> str:
+    parts, order = [], []
+    for name, where, table, (index, _) in zip(
+        block.columns, block.positions, block.tables, block.index, strict=True
+    ):
+        values = [str(v) for v in index]
+        if MISSING_TEXT in values:
+            raise _refuse(f"the empty category of column `{name}`")
+        unseen, missing = len(values), len(values) + 1
+        text = g.op("Reshape", [name, g.const(np.array([-1], np.int64))])
+        keys, codes = _keys(values, block.lowercase)
+        if not keys:
+            keys, codes = ["\x00loopml: none"], [unseen]
+        row = g.op(
+            "LabelEncoder",
+            [text],
+            domain="ai.onnx.ml",
+            keys_strings=keys,
+            values_int64s=codes,
+            default_int64=unseen,
+        )
+        absent = g.op("Equal", [text, g.const(np.array([MISSING_TEXT], dtype=object))])
+        row = g.op("Where", [absent, g.const(np.array(missing, np.int64)), row])
+        parts.append(g.op("Gather", [g.const(np.asarray(table, np.float64)), row], axis=0))
+        order += list(where)
+    X = parts[0] if len(parts) == 1 else g.op("Concat", parts, axis=1)
+    if order != list(range(block.width)):
+        inverse = np.argsort(np.asarray(order, np.int64)).astype(np.int64)
+        X = g.op("Gather", [X, g.const(inverse)], axis=1)
+    return X
+
+
+def _keys(values: list[str], lowercase: bool) -> tuple[list[str], list[int]]:
+    """LabelEncoder keys and rows; with `lowercase`, every case of each text (no locale)."""
+    if not lowercase:
+        return values, list(range(len(values)))
+    keys: dict[str, int] = {}
+    for row, value in enumerate(values):
+        if len(value) > _MAX_CASED:
+            raise _refuse(f"the boolean text {value!r} (longer than {_MAX_CASED} characters)")
+        pairs = [(c.lower(), c.upper()) if c.lower() != c.upper() else (c,) for c in value]
+        for spelling in itertools.product(*pairs):
+            keys.setdefault("".join(spelling), row)
+    return list(keys), list(keys.values())
+
+
+def _in_order(g: _Graph, proba: str, member_classes: list[Any], classes: list[Any]) -> str:
+    """A member's probabilities moved to the model's class order (absent classes: 0)."""
+    position = {_plain(c): j for j, c in enumerate(classes)}
+    moves = [position[_plain(c)] for c in member_classes]
+    if moves == list(range(len(classes))):
+        return proba
+    matrix = np.zeros((len(member_classes), len(classes)))
+    matrix[np.arange(len(moves)), moves] = 1.0
+    return g.op("MatMul", [proba, g.const(matrix)])
+
+
+# --- estimators ------------------------------------------------------------------------------
+
+
+def _estimator(g: _Graph, member: Any, X: str, name: str) -> str:
+    """The estimator's probabilities (n, k) in its `classes_` order, or its values (n, 1)."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+
+    estimator = member.estimator
+    if member.booster is not None:
+        return _lightgbm(g, member, X, name)
+    if isinstance(estimator, LogisticRegression):
+        return _logistic(g, estimator, X)
+    if isinstance(estimator, Ridge | LinearRegression):
+        coef = np.asarray(estimator.coef_, np.float64).reshape(-1, 1)
+        return g.op(
+            "Add",
+            [
+                g.op("MatMul", [X, g.const(coef)]),
+                g.const(np.asarray(estimator.intercept_, np.float64).reshape(1, 1)),
+            ],
+        )
+    if isinstance(estimator, DummyRegressor):
+        return _constant(g, X, np.asarray(estimator.constant_, np.float64).reshape(1, 1))
+    if isinstance(estimator, DummyClassifier) and estimator.strategy in ("prior", "most_frequent"):
+        prior = np.asarray(estimator.class_prior_, np.float64)
+        if estimator.strategy == "most_frequent":
+            prior = (np.arange(len(prior)) == prior.argmax()).astype(np.float64)
+        return _constant(g, X, prior.reshape(1, -1))
+    raise _refuse(f"ensemble member `{name}` ({type(estimator).__name__})")
+
+
+def _constant(g: _Graph, X: str, row: np.ndarray) -> str:
+    rows = g.op("Shape", [X], start=0, end=1)
+    shape = g.op("Concat", [rows, g.const(np.array([row.shape[1]], np.int64))], axis=0)
+    return g.op("Expand", [g.const(row), shape])
+
+
+def _logistic(g: _Graph, estimator: Any, X: str) -> str:
+    coef = np.asarray(estimator.coef_, np.float64).T
+    z = g.op(
+        "Add",
+        [
+            g.op("MatMul", [X, g.const(coef)]),
+            g.const(np.asarray(estimator.intercept_, np.float64).reshape(1, -1)),
+        ],
+    )
+    if coef.shape[1] == 1:  # binary: P(classes_[1]) = expit(z)
+        p = g.op("Sigmoid", [z])
+        return g.op("Concat", [g.op("Sub", [g.const(np.ones((1, 1))), p]), p], axis=1)
+    if getattr(estimator, "multi_class", "auto") == "ovr" or estimator.solver == "liblinear":
+        p = g.op("Sigmoid", [z])
+        return g.op(
+            "Div", [p, g.op("ReduceSum", [p, g.const(np.array([1], np.int64))], keepdims=1)]
+        )
+    return g.op("Softmax", [z], axis=1)
+
+
+def _lightgbm(g: _Graph, member: Any, X: str, name: str) -> str:
+    """LightGBM's trees as one float64 TreeEnsemble, then the objective's transform."""
+    iteration = getattr(member.estimator, "best_iteration_", None) or None
+    dump = member.booster.dump_model(num_iteration=iteration)
+    objective = str(dump.get("objective", "")).split()
+    kind = objective[0] if objective else ""
+    n_targets = int(dump.get("num_tree_per_iteration", 1))
+    if dump.get("average_output") or any(t.get("is_linear") for t in dump["tree_info"]):
+        raise _refuse(f"the LightGBM booster of member `{name}` (random forest or linear trees)")
+    raw = _trees(g, dump["tree_info"], X, n_targets)
+    if kind == "binary":
+        scale = float(next((p.split(":")[1] for p in objective if p.startswith("sigmoid:")), 1.0))
+        p = g.op("Sigmoid", [g.op("Mul", [raw, g.const(np.array(scale))])])
+        return g.op("Concat", [g.op("Sub", [g.const(np.ones((1, 1))), p]), p], axis=1)
+    if kind == "multiclass":
+        return g.op("Softmax", [raw], axis=1)
+    if kind in _IDENTITY_OBJECTIVES:
+        return raw
+    if kind in _EXP_OBJECTIVES:
+        return g.op("Exp", [raw])
+    raise _refuse(f"the LightGBM objective `{kind}` of member `{name}`")
+
+
+def _trees(g: _Graph, trees: list[dict[str, Any]], X: str, n_targets: int) -> str:
+    """The summed leaf values of `trees` ((n, n_targets)), decided as LightGBM decides."""
+    from onnx import helper, numpy_helper
+
+    nodes: dict[str, list[Any]] = {
+        k: []
+        for k in ("feature", "split", "mode", "true", "true_leaf", "false", "false_leaf", "missing")
+    }
+    members: list[float] = []
+    leaf_targets: list[int] = []
+    leaf_weights: list[float] = []
+    roots = []
+
+    def leaf(value: float, target: int) -> int:
+        leaf_targets.append(target)
+        leaf_weights.append(float(value))
+        return len(leaf_weights) - 1
+
+    def visit(node: dict[str, Any], target: int) -> tuple[int, bool]:
+        """(index, is a leaf) of `node`, its subtree added."""
+        if "split_feature" not in node:
+            return leaf(node["leaf_value"], target), True
+        at = len(nodes["feature"])
+        for values in nodes.values():
+            values.append(None)
+        categorical = node["decision_type"] == "=="
+        nan_is_missing = node["missing_type"] == "NaN"
+        if categorical:
+            chosen = [float(c) for c in str(node["threshold"]).split("||")]
+            members.extend([*chosen, np.nan])
+            nodes["mode"][at] = 6  # BRANCH_MEMBER
+            nodes["split"][at] = 0.0
+            nodes["missing"][at] = 0  # LightGBM sends a missing category right
+        elif node["decision_type"] == "<=":
+            threshold = float(node["threshold"])
+            nodes["mode"][at] = 0  # BRANCH_LEQ
+            nodes["split"][at] = threshold
+            if nan_is_missing:
+                nodes["missing"][at] = int(bool(node["default_left"]))
+            elif node["missing_type"] == "None":  # NaN is read as 0
+                nodes["missing"][at] = int(0.0 <= threshold)
+            else:
+                raise _refuse("a LightGBM split with zero as missing")
+        else:
+            raise _refuse(f"the LightGBM split `{node['decision_type']}`")
+        nodes["feature"][at] = int(node["split_feature"])
+        nodes["true"][at], nodes["true_leaf"][at] = visit(node["left_child"], target)
+        nodes["false"][at], nodes["false_leaf"][at] = visit(node["right_child"], target)
+        return at, False
+
+    for position, tree in enumerate(trees):
+        target = position % n_targets
+        root, is_leaf = visit(tree["tree_structure"], target)
+        if is_leaf:  # a tree of one leaf: a split whose both sides lead to it
+            at = len(nodes["feature"])
+            for key, value in (
+                ("feature", 0),
+                ("split", 0.0),
+                ("mode", 0),
+                ("true", root),
+                ("true_leaf", 1),
+                ("false", root),
+                ("false_leaf", 1),
+                ("missing", 0),
+            ):
+                nodes[key].append(value)
+            root = at
+        roots.append(root)
+    attrs: dict[str, Any] = {
+        "aggregate_function": 1,  # SUM
+        "post_transform": 0,
+        "n_targets": n_targets,
+        "tree_roots": roots,
+        "nodes_featureids": nodes["feature"],
+        "nodes_splits": numpy_helper.from_array(np.asarray(nodes["split"], np.float64)),
+        "nodes_modes": numpy_helper.from_array(np.asarray(nodes["mode"], np.uint8)),
+        "nodes_truenodeids": [int(v) for v in nodes["true"]],
+        "nodes_trueleafs": [int(v) for v in nodes["true_leaf"]],
+        "nodes_falsenodeids": [int(v) for v in nodes["false"]],
+        "nodes_falseleafs": [int(v) for v in nodes["false_leaf"]],
+        "nodes_missing_value_tracks_true": [int(v) for v in nodes["missing"]],
+        "leaf_targetids": leaf_targets,
+        "leaf_weights": numpy_helper.from_array(np.asarray(leaf_weights, np.float64)),
+    }
+    if members:
+        attrs["membership_values"] = numpy_helper.from_array(np.asarray(members, np.float64))
+    out = g.name()
+    g.nodes.append(
+        helper.make_node("TreeEnsemble", [X], [out], name=out, domain="ai.onnx.ml", **attrs)
+    )
+    return out
+
+
+# --- calibration -----------------------------------------------------------------------------
+
+
+def _calibrate(g: _Graph, proba: str, calibration: Any) -> str:
+    """`Calibration.transform` of loopml.models.trained, as graph nodes."""
+    if calibration is None:
+        return proba
+    params = calibration.params
+    one = g.const(np.array(1.0))
+    if calibration.kind == "temperature":
+        eps = g.const(np.array(_EPS))
+        logs = g.op("Log", [g.op("Clip", [proba, eps, one])])
+        return g.op("Softmax", [g.op("Div", [logs, g.const(np.array(float(params["t"])))])], axis=1)
+    p = g.op("Slice", [proba, *g.consts([1], [2], [1])])
+    if calibration.kind == "sigmoid":
+        eps = g.const(np.array(_EPS))
+        logit = g.op(
+            "Sub",
+            [
+                g.op("Log", [g.op("Clip", [p, eps, one])]),
+                g.op("Log", [g.op("Clip", [g.op("Sub", [one, p]), eps, one])]),
+            ],
+        )
+        z = g.op(
+            "Add",
+            [
+                g.op("Mul", [logit, g.const(np.array(float(params["a"])))]),
+                g.const(np.array(float(params["b"]))),
+            ],
+        )
+        p = g.op("Sigmoid", [z])
+    elif calibration.kind == "isotonic":
+        p = _interp(g, p, np.asarray(params["x"], np.float64), np.asarray(params["y"], np.float64))
+    else:
+        raise _refuse(f"the `{calibration.kind}` calibration")
+    p = g.op("Clip", [p, g.const(np.array(0.0)), one])
+    return g.op("Concat", [g.op("Sub", [one, p]), p], axis=1)
+
+
+def _interp(g: _Graph, p: str, x: np.ndarray, y: np.ndarray) -> str:
+    """np.interp(p, x, y) for increasing `x`: y[0] plus each segment's slope times its part."""
+    if len(x) < 2:
+        return _constant(g, p, y.reshape(1, 1)) if len(y) else p
+    if np.any(np.diff(x) <= 0):
+        raise _refuse("an isotonic calibration with repeated thresholds")
+    low, high = x[:-1].reshape(1, -1), x[1:].reshape(1, -1)
+    slope = (np.diff(y) / np.diff(x)).reshape(1, -1)
+    inside = g.op("Min", [g.op("Max", [p, g.const(low)]), g.const(high)])
+    ramps = g.op("Mul", [g.op("Sub", [inside, g.const(low)]), g.const(slope)])
+    total = g.op("ReduceSum", [ramps, g.const(np.array([1], np.int64))], keepdims=1)
+    return g.op("Add", [total, g.const(np.array([[y[0]]]))])
