@@ -406,7 +406,7 @@ def _trees(g: _Graph, trees: list[dict[str, Any]], X: str, n_targets: int) -> st
             if nan_is_missing:
                 nodes["missing"][at] = int(bool(node["default_left"]))
             elif node["missing_type"] == "None":  # NaN is read as 0
-                nodes["missing"][at] = int(0.0 <= threshold)
+                nodes["missing"][at] = int(threshold >= 0.0)
             else:
                 raise _refuse("a LightGBM split with zero as missing")
         else:
