@@ -8,6 +8,10 @@ bundle/
   score.py           python score.py INPUT OUTPUT   (CSV / Parquet / JSON Lines)
   serve.py           python serve.py [--host 127.0.0.1] [--port 8080] [--token T]
   Dockerfile, README.md
+
+`write_bundle` writes what every bundle shares (manifest, requirements, scorer, server,
+Dockerfile, README) into a hidden folder renamed to the target once complete; the ONNX
+bundle (`loopml.serve.onnx_export`) adds its own model file and loader.
 """
 
 from __future__ import annotations
