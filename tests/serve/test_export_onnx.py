@@ -15,14 +15,14 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from loopml.api import Project
-from loopml.errors import UsageError
+from loopml.errors import ExportError, UsageError
 from loopml.models import make_pipeline
 from loopml.models.compiled import compile_model
 from loopml.models.trained import Calibration, TrainedModel
 from loopml.registry.signature import infer_signature
 from loopml.runs.scoring import resolve_model
 from loopml.serve import onnx_graph
-from loopml.serve.onnx_graph import ExportError, build_graph
+from loopml.serve.onnx_graph import build_graph
 from loopml.serve.onnx_inputs import feeds
 from tests.commands import loopml, run_json
 from tests.runs.conftest import write_project
@@ -222,6 +222,8 @@ def _fitted(task: str) -> tuple[list, pd.DataFrame]:
         make_pipeline("lightgbm", task, ROLES, {"n_estimators": 40}, seed=0).fit(X, y),
         make_pipeline(linear, task, ROLES, seed=0).fit(X, y),
         make_pipeline("baseline", task, ROLES, seed=0).fit(X, y),
+        make_pipeline("decision_tree", task, ROLES, seed=0).fit(X, y),
+        make_pipeline("random_forest", task, ROLES, {"n_estimators": 10}, seed=0).fit(X, y),
     ]
     return members, X
 
@@ -245,7 +247,10 @@ def test_graph_scores_like_the_compiled_model(task: str) -> None:
     rows = _hard_rows()
     classes = None if task == "regression" else sorted(members[0].classes_.tolist())
     for calibration in [None, *CALIBRATIONS[task]]:
-        for chosen, weights in (([0], [1]), ([1], [1]), ([0, 1, 2], [0.5, 0.3, 0.2])):
+        combinations = [([0], [1]), ([1], [1]), ([0, 1, 2, 3, 4], [0.4, 0.2, 0.1, 0.1, 0.2])]
+        if calibration is None:
+            combinations += [([3], [1]), ([4], [1])]
+        for chosen, weights in combinations:
             model = TrainedModel(
                 [members[i] for i in chosen],
                 weights,
@@ -275,8 +280,8 @@ def test_graph_scores_like_the_compiled_model(task: str) -> None:
 def test_a_family_without_an_onnx_form_is_named() -> None:
     X = _frame(300, 8)
     y = _target(X, "binary", 9)
-    tree = make_pipeline("decision_tree", "binary", ROLES, seed=0).fit(X, y)
-    model = TrainedModel([tree], [1], task="binary", columns=list(ROLES), classes=["no", "yes"])
+    knn = make_pipeline("knn", "binary", ROLES, seed=0).fit(X, y)
+    model = TrainedModel([knn], [1], task="binary", columns=list(ROLES), classes=["no", "yes"])
     signature = infer_signature(X, ROLES).to_dict()
-    with pytest.raises(ExportError, match=r"member `member 0` \(DecisionTreeClassifier\)"):
+    with pytest.raises(ExportError, match=r"member `member 0` \(KNeighborsClassifier\)"):
         build_graph(compile_model(model), signature, version={"project": "t", "version": 1})

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from loopml.errors import ExportError
 from loopml.serve.export import manifest_of, runtime_versions, write_bundle
-from loopml.serve.onnx_graph import OPSETS, ExportError
+from loopml.serve.onnx_graph import OPSETS
 from loopml.serve.onnx_inputs import TEXT_ROLES, feeds
 from loopml.store import ArtifactRef, Store
 

@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from loopml.errors import UsageError
+from loopml.errors import ExportError
 from loopml.serve.onnx_inputs import MISSING_TEXT, TEXT_ROLES
+from loopml.serve.onnx_trees import lightgbm_forest, sklearn_forest
 
 OPSETS = {"": 21, "ai.onnx.ml": 5}
 _EPS = 1e-12  # loopml.models.trained's clipping of probabilities before logs
@@ -37,17 +38,6 @@ _EXP_OBJECTIVES = ("poisson", "gamma", "tweedie")
 _LEAF = -1
 
 
-class ExportError(UsageError):
-    """A part of the model has no ONNX form (or the ONNX graph does not score like loopml)."""
-
-
-def _refuse(what: str) -> ExportError:
-    return ExportError(
-        f"{what} has no ONNX form in loopml; export this model in the default format "
-        "(leave out --format onnx)"
-    )
-
-
 def build_graph(model: Any, signature: dict[str, Any], *, version: dict[str, Any]) -> Any:
     """The onnx.ModelProto scoring `model` (a compiled TrainedModel) from one input per column."""
     from onnx import TensorProto, helper
@@ -55,7 +45,7 @@ def build_graph(model: Any, signature: dict[str, Any], *, version: dict[str, Any
     roles = {c["name"]: c["role"] for c in signature["columns"]}
     for name in model.columns:
         if roles.get(name) == "datetime":
-            raise _refuse(f"date column `{name}`")
+            raise ExportError.no_onnx_form(f"date column `{name}`")
     g = _Graph()
     inputs = []
     for name in model.columns:
@@ -183,21 +173,23 @@ def _member(g: _Graph, member: Any, name: str, model: Any) -> str:
     from loopml.models.compiled import _Lookup, _Numeric
 
     if getattr(member, "blocks", None) is None:
-        raise _refuse(f"ensemble member `{name}` (not one of loopml's pipelines)")
+        raise ExportError.no_onnx_form(f"ensemble member `{name}` (not one of loopml's pipelines)")
     parts = []
     stop = 0
     for where, block in sorted(member.blocks, key=lambda b: b[0].start):
         if where.start != stop:
-            raise _refuse(f"the preprocessing of member `{name}`")
+            raise ExportError.no_onnx_form(f"the preprocessing of member `{name}`")
         stop = where.stop
         if isinstance(block, _Numeric):
             parts.append(_numeric(g, block))
         elif isinstance(block, _Lookup):
             parts.append(_lookup(g, block))
         else:
-            raise _refuse(f"the step for column(s) {', '.join(f'`{c}`' for c in block.columns)}")
+            raise ExportError.no_onnx_form(
+                f"the step for column(s) {', '.join(f'`{c}`' for c in block.columns)}"
+            )
     if stop != member.n_features:
-        raise _refuse(f"the preprocessing of member `{name}`")
+        raise ExportError.no_onnx_form(f"the preprocessing of member `{name}`")
     X = parts[0] if len(parts) == 1 else g.op("Concat", parts, axis=1)
     out = _estimator(g, member, X, name)
     if model.classes is None:
@@ -211,7 +203,9 @@ def _numeric(g: _Graph, block: Any) -> str:
     from loopml.models.compiled import _floats
 
     if block.source is not _floats:
-        raise _refuse(f"date column(s) {', '.join(f'`{c}`' for c in block.columns)}")
+        raise ExportError.no_onnx_form(
+            f"date column(s) {', '.join(f'`{c}`' for c in block.columns)}"
+        )
     X = block.columns[0] if len(block.columns) == 1 else g.op("Concat", block.columns, axis=1)
     if block.fill is not None:
         missing = g.op("IsNaN", [X])
@@ -235,7 +229,7 @@ def _lookup(g: _Graph, block: Any) -> str:
     ):
         values = [str(v) for v in index]
         if MISSING_TEXT in values:
-            raise _refuse(f"the empty category of column `{name}`")
+            raise ExportError.no_onnx_form(f"the empty category of column `{name}`")
         unseen, missing = len(values), len(values) + 1
         text = g.op("Reshape", [name, g.const(np.array([-1], np.int64))])
         keys, codes = _keys(values, block.lowercase)
@@ -267,7 +261,9 @@ def _keys(values: list[str], lowercase: bool) -> tuple[list[str], list[int]]:
     keys: dict[str, int] = {}
     for row, value in enumerate(values):
         if len(value) > _MAX_CASED:
-            raise _refuse(f"the boolean text {value!r} (longer than {_MAX_CASED} characters)")
+            raise ExportError.no_onnx_form(
+                f"the boolean text {value!r} (longer than {_MAX_CASED} characters)"
+            )
         pairs = [(c.lower(), c.upper()) if c.lower() != c.upper() else (c,) for c in value]
         for spelling in itertools.product(*pairs):
             keys.setdefault("".join(spelling), row)
@@ -291,7 +287,22 @@ def _in_order(g: _Graph, proba: str, member_classes: list[Any], classes: list[An
 def _estimator(g: _Graph, member: Any, X: str, name: str) -> str:
     """The estimator's probabilities (n, k) in its `classes_` order, or its values (n, 1)."""
     from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        ExtraTreesRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
     from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+    from sklearn.tree import BaseDecisionTree
+
+    _SKLEARN_TREES = (
+        BaseDecisionTree,
+        RandomForestClassifier,
+        RandomForestRegressor,
+        ExtraTreesClassifier,
+        ExtraTreesRegressor,
+    )
 
     estimator = member.estimator
     if member.booster is not None:
@@ -307,6 +318,8 @@ def _estimator(g: _Graph, member: Any, X: str, name: str) -> str:
                 g.const(np.asarray(estimator.intercept_, np.float64).reshape(1, 1)),
             ],
         )
+    if isinstance(estimator, _SKLEARN_TREES):
+        return _sklearn_trees(g, estimator, X)
     if isinstance(estimator, DummyRegressor):
         return _constant(g, X, np.asarray(estimator.constant_, np.float64).reshape(1, 1))
     if isinstance(estimator, DummyClassifier) and estimator.strategy in ("prior", "most_frequent"):
@@ -314,7 +327,17 @@ def _estimator(g: _Graph, member: Any, X: str, name: str) -> str:
         if estimator.strategy == "most_frequent":
             prior = (np.arange(len(prior)) == prior.argmax()).astype(np.float64)
         return _constant(g, X, prior.reshape(1, -1))
-    raise _refuse(f"ensemble member `{name}` ({type(estimator).__name__})")
+    raise ExportError.no_onnx_form(f"ensemble member `{name}` ({type(estimator).__name__})")
+
+
+def _sklearn_trees(g: _Graph, estimator: Any, X: str) -> str:
+    """A scikit-learn tree or forest: its input rounded to float32 first, as it does."""
+    from onnx import TensorProto
+
+    trees = getattr(estimator, "estimators_", None) or [estimator]
+    classes = getattr(estimator, "classes_", None)
+    rounded = g.op("Cast", [g.op("Cast", [X], to=TensorProto.FLOAT)], to=TensorProto.DOUBLE)
+    return sklearn_forest(trees, None if classes is None else len(classes)).node(g, rounded)
 
 
 def _constant(g: _Graph, X: str, row: np.ndarray) -> str:
@@ -351,8 +374,10 @@ def _lightgbm(g: _Graph, member: Any, X: str, name: str) -> str:
     kind = objective[0] if objective else ""
     n_targets = int(dump.get("num_tree_per_iteration", 1))
     if dump.get("average_output") or any(t.get("is_linear") for t in dump["tree_info"]):
-        raise _refuse(f"the LightGBM booster of member `{name}` (random forest or linear trees)")
-    raw = _trees(g, dump["tree_info"], X, n_targets)
+        raise ExportError.no_onnx_form(
+            f"the LightGBM booster of member `{name}` (random forest or linear trees)"
+        )
+    raw = lightgbm_forest(dump["tree_info"], n_targets).node(g, X)
     if kind == "binary":
         scale = float(next((p.split(":")[1] for p in objective if p.startswith("sigmoid:")), 1.0))
         p = g.op("Sigmoid", [g.op("Mul", [raw, g.const(np.array(scale))])])
@@ -363,100 +388,7 @@ def _lightgbm(g: _Graph, member: Any, X: str, name: str) -> str:
         return raw
     if kind in _EXP_OBJECTIVES:
         return g.op("Exp", [raw])
-    raise _refuse(f"the LightGBM objective `{kind}` of member `{name}`")
-
-
-def _trees(g: _Graph, trees: list[dict[str, Any]], X: str, n_targets: int) -> str:
-    """The summed leaf values of `trees` ((n, n_targets)), decided as LightGBM decides."""
-    from onnx import helper, numpy_helper
-
-    nodes: dict[str, list[Any]] = {
-        k: []
-        for k in ("feature", "split", "mode", "true", "true_leaf", "false", "false_leaf", "missing")
-    }
-    members: list[float] = []
-    leaf_targets: list[int] = []
-    leaf_weights: list[float] = []
-    roots = []
-
-    def leaf(value: float, target: int) -> int:
-        leaf_targets.append(target)
-        leaf_weights.append(float(value))
-        return len(leaf_weights) - 1
-
-    def visit(node: dict[str, Any], target: int) -> tuple[int, bool]:
-        """(index, is a leaf) of `node`, its subtree added."""
-        if "split_feature" not in node:
-            return leaf(node["leaf_value"], target), True
-        at = len(nodes["feature"])
-        for values in nodes.values():
-            values.append(None)
-        categorical = node["decision_type"] == "=="
-        nan_is_missing = node["missing_type"] == "NaN"
-        if categorical:
-            chosen = [float(c) for c in str(node["threshold"]).split("||")]
-            members.extend([*chosen, np.nan])
-            nodes["mode"][at] = 6  # BRANCH_MEMBER
-            nodes["split"][at] = 0.0
-            nodes["missing"][at] = 0  # LightGBM sends a missing category right
-        elif node["decision_type"] == "<=":
-            threshold = float(node["threshold"])
-            nodes["mode"][at] = 0  # BRANCH_LEQ
-            nodes["split"][at] = threshold
-            if nan_is_missing:
-                nodes["missing"][at] = int(bool(node["default_left"]))
-            elif node["missing_type"] == "None":  # NaN is read as 0
-                nodes["missing"][at] = int(threshold >= 0.0)
-            else:
-                raise _refuse("a LightGBM split with zero as missing")
-        else:
-            raise _refuse(f"the LightGBM split `{node['decision_type']}`")
-        nodes["feature"][at] = int(node["split_feature"])
-        nodes["true"][at], nodes["true_leaf"][at] = visit(node["left_child"], target)
-        nodes["false"][at], nodes["false_leaf"][at] = visit(node["right_child"], target)
-        return at, False
-
-    for position, tree in enumerate(trees):
-        target = position % n_targets
-        root, is_leaf = visit(tree["tree_structure"], target)
-        if is_leaf:  # a tree of one leaf: a split whose both sides lead to it
-            at = len(nodes["feature"])
-            for key, value in (
-                ("feature", 0),
-                ("split", 0.0),
-                ("mode", 0),
-                ("true", root),
-                ("true_leaf", 1),
-                ("false", root),
-                ("false_leaf", 1),
-                ("missing", 0),
-            ):
-                nodes[key].append(value)
-            root = at
-        roots.append(root)
-    attrs: dict[str, Any] = {
-        "aggregate_function": 1,  # SUM
-        "post_transform": 0,
-        "n_targets": n_targets,
-        "tree_roots": roots,
-        "nodes_featureids": nodes["feature"],
-        "nodes_splits": numpy_helper.from_array(np.asarray(nodes["split"], np.float64)),
-        "nodes_modes": numpy_helper.from_array(np.asarray(nodes["mode"], np.uint8)),
-        "nodes_truenodeids": [int(v) for v in nodes["true"]],
-        "nodes_trueleafs": [int(v) for v in nodes["true_leaf"]],
-        "nodes_falsenodeids": [int(v) for v in nodes["false"]],
-        "nodes_falseleafs": [int(v) for v in nodes["false_leaf"]],
-        "nodes_missing_value_tracks_true": [int(v) for v in nodes["missing"]],
-        "leaf_targetids": leaf_targets,
-        "leaf_weights": numpy_helper.from_array(np.asarray(leaf_weights, np.float64)),
-    }
-    if members:
-        attrs["membership_values"] = numpy_helper.from_array(np.asarray(members, np.float64))
-    out = g.name()
-    g.nodes.append(
-        helper.make_node("TreeEnsemble", [X], [out], name=out, domain="ai.onnx.ml", **attrs)
-    )
-    return out
+    raise ExportError.no_onnx_form(f"the LightGBM objective `{kind}` of member `{name}`")
 
 
 # --- calibration -----------------------------------------------------------------------------
@@ -493,7 +425,7 @@ def _calibrate(g: _Graph, proba: str, calibration: Any) -> str:
     elif calibration.kind == "isotonic":
         p = _interp(g, p, np.asarray(params["x"], np.float64), np.asarray(params["y"], np.float64))
     else:
-        raise _refuse(f"the `{calibration.kind}` calibration")
+        raise ExportError.no_onnx_form(f"the `{calibration.kind}` calibration")
     p = g.op("Clip", [p, g.const(np.array(0.0)), one])
     return g.op("Concat", [g.op("Sub", [one, p]), p], axis=1)
 
@@ -503,7 +435,7 @@ def _interp(g: _Graph, p: str, x: np.ndarray, y: np.ndarray) -> str:
     if len(x) < 2:
         return _constant(g, p, y.reshape(1, 1)) if len(y) else p
     if np.any(np.diff(x) <= 0):
-        raise _refuse("an isotonic calibration with repeated thresholds")
+        raise ExportError.no_onnx_form("an isotonic calibration with repeated thresholds")
     low, high = x[:-1].reshape(1, -1), x[1:].reshape(1, -1)
     slope = (np.diff(y) / np.diff(x)).reshape(1, -1)
     inside = g.op("Min", [g.op("Max", [p, g.const(low)]), g.const(high)])

@@ -47,6 +47,8 @@ def texts(values: pd.Series) -> np.ndarray:
 
 
 def _text(value: object) -> str:
+    # loopml.features.frames._text's rules, repeated: this file runs without loopml. The
+    # parity check at export scores every category through both.
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return MISSING_TEXT
     if isinstance(value, str):
