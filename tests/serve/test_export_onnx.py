@@ -6,8 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,6 +28,7 @@ from loopml.serve.onnx_graph import build_graph
 from loopml.serve.onnx_inputs import feeds
 from tests.commands import loopml, run_json
 from tests.runs.conftest import write_project
+from tests.serve.conftest import free_port
 
 ROLES = {
     "a": "numeric",
@@ -159,6 +162,38 @@ def _loopml_scores(root: Path, frame: pd.DataFrame) -> pd.DataFrame:
     out = compile_model(model).prediction_frame(good)
     out["prediction"] = out["prediction"].astype(str) if model.classes else out["prediction"]
     return out
+
+
+@pytest.mark.parametrize("project", ["binary"], indirect=True)
+def test_onnx_bundle_server_answers_like_loopml(project: Path, tmp_path: Path) -> None:
+    folder = _export(project, tmp_path / "bundle")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(folder / "serve.py"), "--port", str(port)],
+        cwd=folder,
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(150):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        rows = _hard_rows().iloc[[0, 10, 20, 40]]
+        records = json.loads(rows.to_json(orient="records"))
+        body = httpx.post(f"{url}/predict", json={"records": records}, timeout=30).json()
+        expected = _loopml_scores(project, rows)
+        assert body["predictions"] == expected["prediction"].tolist()
+        got = [p["yes"] for p in body["probabilities"]]
+        assert np.abs(np.array(got) - expected["proba_yes"].to_numpy()).max() <= 1e-9
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def _export(root: Path, folder: Path, **options: object) -> Path:

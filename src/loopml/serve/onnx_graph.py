@@ -8,14 +8,14 @@ The graph is built from `compile_model`'s members, not from the scikit-learn pip
 - categorical and boolean columns: each column's tabulated encoder output (one-hot, ordinal,
   target encoding, native codes) looked up by a `LabelEncoder` from text to row, with an
   unseen row and a missing row (missing text is "");
-- LightGBM boosters: their trees as one `ai.onnx.ml.TreeEnsemble` in float64, with LightGBM's
-  missing-value rules and category sets, then the objective's transform;
+- LightGBM boosters, scikit-learn trees and forests: one float64 `ai.onnx.ml.TreeEnsemble`
+  each (`loopml.serve.onnx_trees`), then LightGBM's objective transform;
 - logistic and ridge regression: `MatMul`, `Add`, `Sigmoid` / `Softmax`; the baseline's
   constants;
 - the ensemble's weights, the calibration (sigmoid, isotonic, temperature), the threshold.
 
-A part with no ONNX form here (date columns, another family, a user's step) is refused with
-an `ExportError` naming it.
+A part with no ONNX form here (date columns, kNN, HistGradientBoosting, XGBoost, CatBoost,
+a user's family or step) is refused with an `ExportError` naming it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ _EPS = 1e-12  # loopml.models.trained's clipping of probabilities before logs
 _MAX_CASED = 8  # boolean texts up to this long get every upper/lower-case spelling as a key
 _IDENTITY_OBJECTIVES = ("regression", "regression_l1", "huber", "fair", "quantile", "mape")
 _EXP_OBJECTIVES = ("poisson", "gamma", "tweedie")
-_LEAF = -1
 
 
 def build_graph(model: Any, signature: dict[str, Any], *, version: dict[str, Any]) -> Any:
@@ -63,30 +62,7 @@ def build_graph(model: Any, signature: dict[str, Any], *, version: dict[str, Any
     total = weighted[0]
     for part in weighted[1:]:
         total = g.op("Add", [total, part])
-    outputs = []
-    if model.classes is None:
-        g.op("Reshape", [total, g.const(np.array([-1], np.int64))], out="prediction")
-        outputs.append(helper.make_tensor_value_info("prediction", TensorProto.DOUBLE, [None]))
-    else:
-        proba = _calibrate(g, total, model.calibration)
-        g.op("Identity", [proba], out="probabilities")
-        if model.task == "binary":
-            positive = g.op("Slice", [proba, *g.consts([1], [2], [1])])
-            chosen = g.op("GreaterOrEqual", [positive, g.const(np.array(model.threshold))])
-            position = g.op(
-                "Reshape",
-                [g.op("Cast", [chosen], to=TensorProto.INT64), g.const(np.array([-1], np.int64))],
-            )
-        else:
-            position = g.op("ArgMax", [proba], axis=1, keepdims=0)
-        labels, kind = _labels(model.classes)
-        g.op("Gather", [g.const(labels), position], out="prediction", axis=0)
-        outputs.append(helper.make_tensor_value_info("prediction", kind, [None]))
-        outputs.append(
-            helper.make_tensor_value_info(
-                "probabilities", TensorProto.DOUBLE, [None, len(model.classes)]
-            )
-        )
+    outputs = _outputs(g, total, model)
     graph = helper.make_graph(g.nodes, "loopml", inputs, outputs, g.initializers)
     proto = helper.make_model(
         graph,
@@ -94,23 +70,50 @@ def build_graph(model: Any, signature: dict[str, Any], *, version: dict[str, Any
         producer_name="loopml",
         ir_version=10,
     )
-    meta = {
+    helper.set_model_props(proto, _metadata(model, roles, version))
+    return proto
+
+
+def _outputs(g: _Graph, total: str, model: Any) -> list[Any]:
+    """`prediction`, and for a classifier `probabilities`: calibrated, then decided."""
+    from onnx import TensorProto, helper
+
+    if model.classes is None:
+        g.op("Reshape", [total, g.const(np.array([-1], np.int64))], out="prediction")
+        return [helper.make_tensor_value_info("prediction", TensorProto.DOUBLE, [None])]
+    proba = _calibrate(g, total, model.calibration)
+    g.op("Identity", [proba], out="probabilities")
+    if model.task == "binary":  # positive when P(classes[1]) >= threshold
+        positive = g.op("Slice", [proba, *g.consts([1], [2], [1])])
+        chosen = g.op("GreaterOrEqual", [positive, g.const(np.array(model.threshold))])
+        chosen = g.op("Cast", [chosen], to=TensorProto.INT64)
+        position = g.op("Reshape", [chosen, g.const(np.array([-1], np.int64))])
+    else:
+        position = g.op("ArgMax", [proba], axis=1, keepdims=0)
+    labels, kind = _labels(model.classes)
+    g.op("Gather", [g.const(labels), position], out="prediction", axis=0)
+    shape = [None, len(model.classes)]
+    return [
+        helper.make_tensor_value_info("prediction", kind, [None]),
+        helper.make_tensor_value_info("probabilities", TensorProto.DOUBLE, shape),
+    ]
+
+
+def _metadata(model: Any, roles: dict[str, str], version: dict[str, Any]) -> dict[str, str]:
+    """The graph's metadata_props: the model version, the columns and their types, classes."""
+    columns = [
+        {"name": n, "type": "string" if roles.get(n) in TEXT_ROLES else "double"}
+        for n in model.columns
+    ]
+    classes = None if model.classes is None else [_plain(c) for c in model.classes]
+    return {
         "loopml.project": version["project"],
         "loopml.version": str(version["version"]),
         "loopml.task": model.task,
-        "loopml.columns": json.dumps(
-            [
-                {"name": n, "type": "string" if roles.get(n) in TEXT_ROLES else "double"}
-                for n in model.columns
-            ]
-        ),
-        "loopml.classes": json.dumps(
-            None if model.classes is None else [_plain(c) for c in model.classes]
-        ),
+        "loopml.columns": json.dumps(columns),
+        "loopml.classes": json.dumps(classes),
         "loopml.missing_text": MISSING_TEXT,
     }
-    helper.set_model_props(proto, meta)
-    return proto
 
 
 class _Graph:
