@@ -259,6 +259,7 @@ def _fitted(task: str) -> tuple[list, pd.DataFrame]:
         make_pipeline("baseline", task, ROLES, seed=0).fit(X, y),
         make_pipeline("decision_tree", task, ROLES, seed=0).fit(X, y),
         make_pipeline("random_forest", task, ROLES, {"n_estimators": 10}, seed=0).fit(X, y),
+        make_pipeline("hist_gradient_boosting", task, ROLES, {"max_iter": 30}, seed=0).fit(X, y),
     ]
     return members, X
 
@@ -284,7 +285,7 @@ def test_graph_scores_like_the_compiled_model(task: str) -> None:
     for calibration in [None, *CALIBRATIONS[task]]:
         combinations = [([0], [1]), ([1], [1]), ([0, 1, 2, 3, 4], [0.4, 0.2, 0.1, 0.1, 0.2])]
         if calibration is None:
-            combinations += [([3], [1]), ([4], [1])]
+            combinations += [([3], [1]), ([4], [1]), ([5], [1])]
         for chosen, weights in combinations:
             model = TrainedModel(
                 [members[i] for i in chosen],

@@ -8,14 +8,14 @@ The graph is built from `compile_model`'s members, not from the scikit-learn pip
 - categorical and boolean columns: each column's tabulated encoder output (one-hot, ordinal,
   target encoding, native codes) looked up by a `LabelEncoder` from text to row, with an
   unseen row and a missing row (missing text is "");
-- LightGBM boosters, scikit-learn trees and forests: one float64 `ai.onnx.ml.TreeEnsemble`
-  each (`loopml.serve.onnx_trees`), then LightGBM's objective transform;
+- LightGBM, HistGradientBoosting, scikit-learn trees and forests: one float64
+  `ai.onnx.ml.TreeEnsemble` each (`loopml.serve.onnx_trees`), then the boosters' link;
 - logistic and ridge regression: `MatMul`, `Add`, `Sigmoid` / `Softmax`; the baseline's
   constants;
 - the ensemble's weights, the calibration (sigmoid, isotonic, temperature), the threshold.
 
-A part with no ONNX form here (date columns, kNN, HistGradientBoosting, XGBoost, CatBoost,
-a user's family or step) is refused with an `ExportError` naming it.
+A part with no ONNX form here (date columns, kNN, XGBoost, CatBoost, a user's family or
+step) is refused with an `ExportError` naming it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,11 @@ import numpy as np
 
 from loopml.errors import ExportError
 from loopml.serve.onnx_inputs import MISSING_TEXT, TEXT_ROLES
-from loopml.serve.onnx_trees import lightgbm_forest, sklearn_forest
+from loopml.serve.onnx_trees import (
+    hist_gradient_boosting_forest,
+    lightgbm_forest,
+    sklearn_forest,
+)
 
 OPSETS = {"": 21, "ai.onnx.ml": 5}
 _EPS = 1e-12  # loopml.models.trained's clipping of probabilities before logs
@@ -293,6 +297,8 @@ def _estimator(g: _Graph, member: Any, X: str, name: str) -> str:
     from sklearn.ensemble import (
         ExtraTreesClassifier,
         ExtraTreesRegressor,
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
         RandomForestClassifier,
         RandomForestRegressor,
     )
@@ -321,6 +327,8 @@ def _estimator(g: _Graph, member: Any, X: str, name: str) -> str:
                 g.const(np.asarray(estimator.intercept_, np.float64).reshape(1, 1)),
             ],
         )
+    if isinstance(estimator, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
+        return _hist_gradient_boosting(g, estimator, X, name)
     if isinstance(estimator, _SKLEARN_TREES):
         return _sklearn_trees(g, estimator, X)
     if isinstance(estimator, DummyRegressor):
@@ -331,6 +339,69 @@ def _estimator(g: _Graph, member: Any, X: str, name: str) -> str:
             prior = (np.arange(len(prior)) == prior.argmax()).astype(np.float64)
         return _constant(g, X, prior.reshape(1, -1))
     raise ExportError.no_onnx_form(f"ensemble member `{name}` ({type(estimator).__name__})")
+
+
+def _hist_gradient_boosting(g: _Graph, estimator: Any, X: str, name: str) -> str:
+    """HistGradientBoosting: its trees plus its baseline, then its loss's inverse link."""
+    if getattr(estimator, "_preprocessor", None) is not None:
+        X = _hist_gradient_boosting_inputs(g, estimator, X)
+    raw = hist_gradient_boosting_forest(estimator).node(g, X)
+    baseline = np.asarray(estimator._baseline_prediction, np.float64).reshape(1, -1)
+    raw = g.op("Add", [raw, g.const(baseline)])
+    loss = estimator.loss
+    if loss == "log_loss":
+        if baseline.shape[1] == 1:
+            p = g.op("Sigmoid", [raw])
+            return g.op("Concat", [g.op("Sub", [g.const(np.ones((1, 1))), p]), p], axis=1)
+        return g.op("Softmax", [raw], axis=1)
+    if loss in ("squared_error", "absolute_error", "quantile"):
+        return raw
+    if loss in ("poisson", "gamma"):
+        return g.op("Exp", [raw])
+    raise ExportError.no_onnx_form(f"the `{loss}` loss of member `{name}`")
+
+
+def _hist_gradient_boosting_inputs(g: _Graph, estimator: Any, X: str) -> str:
+    """HistGradientBoosting's own re-encoding of its categorical columns, placed first as it
+    places them: each code's position among those seen in training (else NaN)."""
+    preprocessor = estimator._preprocessor
+    parts = []
+    for name, _, columns in preprocessor.transformers_:
+        columns = np.asarray(columns)
+        where = np.flatnonzero(columns) if columns.dtype == bool else columns.astype(np.int64)
+        for position, column in enumerate(where.tolist()):
+            value = g.op("Gather", [X, g.const(np.array([column], np.int64))], axis=1)
+            if name == "encoder":
+                seen = preprocessor.named_transformers_["encoder"].categories_[position]
+                value = _code_positions(g, value, np.asarray(seen, np.float64))
+            parts.append(value)
+    return g.op("Concat", parts, axis=1)
+
+
+def _code_positions(g: _Graph, value: str, seen: np.ndarray) -> str:
+    """(n, 1) codes to their positions in `seen` (sorted whole numbers); NaN when not there."""
+    from onnx import TensorProto
+
+    seen = seen[~np.isnan(seen)]
+    if np.any(seen < 0) or np.any(seen != np.round(seen)) or (len(seen) and seen.max() > 4096):
+        raise ExportError.no_onnx_form("a HistGradientBoosting category code outside 0-4096")
+    size = int(seen.max()) + 1 if len(seen) else 0
+    table = np.full(size + 1, np.nan)  # the last row: any code not seen
+    table[seen.astype(np.int64)] = np.arange(len(seen), dtype=np.float64)
+    low = g.op("Less", [value, g.const(np.array(0.0))])
+    high = g.op("Greater", [value, g.const(np.array(float(size - 1)))])
+    outside = g.op("Or", [g.op("IsNaN", [value]), g.op("Or", [low, high])])
+    code = g.op(
+        "Cast",
+        [g.op("Where", [outside, g.const(np.array(float(size))), value])],
+        to=TensorProto.INT64,
+    )
+    rows = g.op(
+        "Gather",
+        [g.const(table), g.op("Reshape", [code, g.const(np.array([-1], np.int64))])],
+        axis=0,
+    )
+    return g.op("Reshape", [rows, g.const(np.array([-1, 1], np.int64))])
 
 
 def _sklearn_trees(g: _Graph, estimator: Any, X: str) -> str:

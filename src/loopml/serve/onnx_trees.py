@@ -8,6 +8,8 @@
   scikit-learn does, `x <= threshold`, NaN to the side `missing_go_to_left` says; a
   classifier's tree is repeated once per class (a leaf of the ONNX operator feeds one
   output), its leaves the normalised class fractions; a forest's trees weigh 1/n each.
+- HistGradientBoosting (`hist_gradient_boosting_forest`): `x <= threshold`, NaN to the
+  `missing_go_to_left` side, category sets with unknown categories sent that side too.
 """
 
 from __future__ import annotations
@@ -165,3 +167,44 @@ def _sklearn_node(
         _sklearn_node(forest, tree, leaves, left, target),
         _sklearn_node(forest, tree, leaves, right, target),
     )
+
+
+def hist_gradient_boosting_forest(estimator: Any) -> Forest:
+    """The trees of a fitted HistGradientBoosting model, without its baseline or link.
+
+    A categorical split sends its left categories left, the other known ones right, and a
+    missing, negative or unknown category to the side `missing_go_to_left` says.
+    """
+    predictors = estimator._predictors
+    forest = Forest(len(predictors[0]) if predictors else 1)
+    known, f_idx_map = estimator._bin_mapper.make_known_categories_bitsets()
+    for iteration in predictors:
+        for target, predictor in enumerate(iteration):
+            nodes, left_sets = predictor.nodes, predictor.raw_left_cat_bitsets
+
+            def visit(
+                at: int, target: int = target, nodes: Any = nodes, sets: Any = left_sets
+            ) -> tuple[int, bool]:
+                node = nodes[at]
+                if node["is_leaf"]:
+                    return forest.leaf(float(node["value"]), target)
+                feature, to_left = int(node["feature_idx"]), bool(node["missing_go_to_left"])
+                if node["is_categorical"]:
+                    lefts = _bits(sets[node["bitset_idx"]])
+                    if to_left:  # the known right categories go right, all else left
+                        rights = sorted(set(_bits(known[f_idx_map[feature]])) - set(lefts))
+                        split = forest.split(feature, 0.0, False, [float(v) for v in rights])
+                        return forest.children(split, visit(node["right"]), visit(node["left"]))
+                    split = forest.split(feature, 0.0, False, [float(v) for v in lefts])
+                else:
+                    split = forest.split(feature, float(node["num_threshold"]), to_left)
+                return forest.children(split, visit(node["left"]), visit(node["right"]))
+
+            forest.tree(visit(0))
+    return forest
+
+
+def _bits(bitset: np.ndarray) -> list[int]:
+    """The values whose bits are set in a scikit-learn bitset (8 × uint32: values 0-255)."""
+    words = np.asarray(bitset, dtype=np.uint64)
+    return [v for v in range(32 * len(words)) if (int(words[v // 32]) >> (v % 32)) & 1]
