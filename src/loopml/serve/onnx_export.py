@@ -15,6 +15,7 @@ onnxruntime and with loopml's compiled model; a difference above the tolerance r
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -62,12 +63,13 @@ def load():
 def predict(loaded, frame):
     """(predictions frame for the valid rows, rejected rows with reasons)."""
     session, signature, manifest = loaded
-    valid, reasons = check(frame, signature)
+    formats = manifest.get("date_formats")
+    valid, reasons = check(frame, signature, formats)
     good = frame[valid]
     out = pd.DataFrame(index=good.index)
     if len(good):
         names = [o.name for o in session.get_outputs()]
-        results = dict(zip(names, session.run(None, feeds(good, signature))))
+        results = dict(zip(names, session.run(None, feeds(good, signature, formats))))
         out["prediction"] = results["prediction"]
         for j, value in enumerate(manifest["classes"] or []):
             out[f"proba_{value}"] = results["probabilities"][:, j]
@@ -78,7 +80,9 @@ def predict(loaded, frame):
 
 _ONNX_NOTE = """`model.onnx` (ONNX opset {opset}, ai.onnx.ml {ml}) needs only onnxruntime; it is loaded only
 if its sha256 matches `bundle.json` ({sha}). Its inputs are one (n, 1) tensor per column:
-float64 for numbers, text for categories and true/false (a missing one is ""); its outputs
+float64 for numbers, text for categories and true/false (a missing one is ""), float64
+seconds since 1970-01-01 UTC for dates (`score.py` reads date text in the format training
+read it in, `date_formats` in `bundle.json`, and rejects other text); its outputs
 are `prediction` and, for a classifier, `probabilities` (n × classes, in the order of
 `classes` in `bundle.json`). Parity, measured at export on {rows:,} rows (training rows,
 and copies with values blanked and categories unseen): the largest absolute difference of
@@ -119,10 +123,12 @@ def export_onnx_bundle(
     data = store.artifacts.verified_path(ref).read_bytes()
     model = compile_model(load_model(data, sha256=ref.sha256, trusted=trusted), threads=1)
     signature = version["signature"]
-    graph = build_graph(model, signature, version=version).SerializeToString()
+    proto = build_graph(model, signature, version=version)
+    formats = json.loads({p.key: p.value for p in proto.metadata_props}["loopml.date_formats"])
+    graph = proto.SerializeToString()
     session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
     frame, target_values = parity_rows(store, run, signature)
-    parity = measure_parity(model, session, frame, signature, target_values, tolerance)
+    parity = measure_parity(model, session, frame, signature, formats, target_values, tolerance)
     if parity.max_abs_difference > tolerance:
         raise ExportError(
             f"the ONNX graph's {parity.measure} differ from loopml's by up to "
@@ -135,6 +141,7 @@ def export_onnx_bundle(
         "format": "onnx",
         "opsets": OPSETS,
         "classes": None if model.classes is None else [_plain(c) for c in model.classes],
+        "date_formats": formats,
         "parity": asdict(parity),
     }
 
@@ -217,13 +224,14 @@ def measure_parity(
     session: Any,
     frame: pd.DataFrame,
     signature: dict[str, Any],
+    formats: dict[str, Any],
     target: np.ndarray | None,
     tolerance: float,
 ) -> Parity:
     """The largest difference between loopml's and onnxruntime's scores of `frame`: of the
     probabilities for a classifier, of the predictions over the target's spread otherwise."""
     names = [o.name for o in session.get_outputs()]
-    got = dict(zip(names, session.run(None, feeds(frame, signature)), strict=True))
+    got = dict(zip(names, session.run(None, feeds(frame, signature, formats)), strict=True))
     if model.classes is None:
         expected = np.asarray(model.predict(frame), dtype=np.float64)
         spread = np.nanstd(target) if target is not None and np.isfinite(target).any() else 0.0

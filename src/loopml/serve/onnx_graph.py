@@ -46,9 +46,6 @@ def build_graph(model: Any, signature: dict[str, Any], *, version: dict[str, Any
     from onnx import TensorProto, helper
 
     roles = {c["name"]: c["role"] for c in signature["columns"]}
-    for name in model.columns:
-        if roles.get(name) == "datetime":
-            raise ExportError.no_onnx_form(f"date column `{name}`")
     g = _Graph()
     inputs = []
     for name in model.columns:
@@ -74,7 +71,7 @@ def build_graph(model: Any, signature: dict[str, Any], *, version: dict[str, Any
         producer_name="loopml",
         ir_version=10,
     )
-    helper.set_model_props(proto, _metadata(model, roles, version))
+    helper.set_model_props(proto, _metadata(model, roles, version, g.date_formats))
     return proto
 
 
@@ -103,8 +100,11 @@ def _outputs(g: _Graph, total: str, model: Any) -> list[Any]:
     ]
 
 
-def _metadata(model: Any, roles: dict[str, str], version: dict[str, Any]) -> dict[str, str]:
-    """The graph's metadata_props: the model version, the columns and their types, classes."""
+def _metadata(
+    model: Any, roles: dict[str, str], version: dict[str, Any], formats: dict[str, Any]
+) -> dict[str, str]:
+    """The graph's metadata_props: the model version, the columns and their types, classes,
+    and each date column's text format (its input is seconds since 1970-01-01 UTC)."""
     columns = [
         {"name": n, "type": "string" if roles.get(n) in TEXT_ROLES else "double"}
         for n in model.columns
@@ -117,6 +117,7 @@ def _metadata(model: Any, roles: dict[str, str], version: dict[str, Any]) -> dic
         "loopml.columns": json.dumps(columns),
         "loopml.classes": json.dumps(classes),
         "loopml.missing_text": MISSING_TEXT,
+        "loopml.date_formats": json.dumps(formats),
     }
 
 
@@ -124,6 +125,7 @@ class _Graph:
     """Nodes and constants under unique names."""
 
     def __init__(self) -> None:
+        self.date_formats: dict[str, str | None] = {}  # per date column, as training read it
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self.count = 0
@@ -205,15 +207,25 @@ def _member(g: _Graph, member: Any, name: str, model: Any) -> str:
 
 
 def _numeric(g: _Graph, block: Any) -> str:
+    """Numbers or date parts, then the imputer's fills and indicators and the scaler."""
     from onnx import TensorProto
 
+    from loopml.features.datetimes import DatetimeFeatures
     from loopml.models.compiled import _floats
 
-    if block.source is not _floats:
-        raise ExportError.no_onnx_form(
-            f"date column(s) {', '.join(f'`{c}`' for c in block.columns)}"
-        )
-    X = block.columns[0] if len(block.columns) == 1 else g.op("Concat", block.columns, axis=1)
+    if block.source is _floats:
+        sources = block.columns
+    else:
+        dates = getattr(block.source, "__self__", None)  # DatetimeFeatures.transform_columns
+        if not isinstance(dates, DatetimeFeatures):
+            shown = ", ".join(f"`{c}`" for c in block.columns)
+            raise ExportError.no_onnx_form(f"the step for column(s) {shown}")
+        sources = []
+        for name, parts, fmt in zip(block.columns, dates.parts_, dates.formats_, strict=True):
+            if g.date_formats.setdefault(name, fmt) != fmt:
+                raise ExportError.no_onnx_form(f"date column `{name}` read in two formats")
+            sources.append(_date_parts(g, name, parts))
+    X = sources[0] if len(sources) == 1 else g.op("Concat", sources, axis=1)
     if block.fill is not None:
         missing = g.op("IsNaN", [X])
         X = g.op("Where", [missing, g.const(block.fill.reshape(1, -1)), X])
@@ -227,6 +239,70 @@ def _numeric(g: _Graph, block: Any) -> str:
     if block.scale is not None:
         X = g.op("Div", [X, g.const(block.scale.reshape(1, -1))])
     return X
+
+
+def _date_parts(g: _Graph, name: str, parts: list[str]) -> str:
+    """DatetimeFeatures' parts of a date given as seconds since 1970-01-01 (NaN: missing),
+    in exact whole-number arithmetic: the civil date by H. Hinnant's `civil_from_days`."""
+    from onnx import TensorProto
+
+    def num(value: float) -> str:
+        return g.const(np.array(float(value)))
+
+    def floor_div(a: str, b: float) -> str:
+        return g.op("Floor", [g.op("Div", [a, num(b)])])
+
+    def minus(a: str, b: str) -> str:
+        return g.op("Sub", [a, b])
+
+    def times(a: str, b: float) -> str:
+        return g.op("Mul", [a, num(b)])
+
+    seconds = name
+    days = floor_div(seconds, 86400)
+    z = g.op("Add", [days, num(719468)])
+    era = floor_div(z, 146097)
+    doe = minus(z, times(era, 146097))
+    yoe = floor_div(
+        g.op(
+            "Sub",
+            [
+                g.op("Add", [minus(doe, floor_div(doe, 1460)), floor_div(doe, 36524)]),
+                floor_div(doe, 146096),
+            ],
+        ),
+        365,
+    )
+    doy = minus(doe, g.op("Add", [times(yoe, 365), minus(floor_div(yoe, 4), floor_div(yoe, 100))]))
+    mp = floor_div(g.op("Add", [times(doy, 5), num(2)]), 153)
+    day = g.op("Add", [minus(doy, floor_div(g.op("Add", [times(mp, 153), num(2)]), 5)), num(1)])
+    march_on = g.op("Cast", [g.op("GreaterOrEqual", [mp, num(10)])], to=TensorProto.DOUBLE)
+    month = minus(g.op("Add", [mp, num(3)]), times(march_on, 12))
+    year = g.op("Add", [g.op("Add", [yoe, times(era, 400)]), march_on])
+    # 1 January of `year`: days_from_civil(year, 1, 1)
+    before = g.op("Sub", [year, num(1)])
+    era1 = floor_div(before, 400)
+    yoe1 = minus(before, times(era1, 400))
+    doe1 = g.op(
+        "Add",
+        [
+            g.op("Add", [times(yoe1, 365), minus(floor_div(yoe1, 4), floor_div(yoe1, 100))]),
+            num(306),
+        ],
+    )
+    january = minus(g.op("Add", [times(era1, 146097), doe1]), num(719468))
+    shifted = g.op("Add", [days, num(3)])  # 1970-01-01 was a Thursday; Monday = 0
+    values = {
+        "year": year,
+        "month": month,
+        "day": day,
+        "weekday": minus(shifted, times(floor_div(shifted, 7), 7)),
+        "day_of_year": g.op("Add", [minus(days, january), num(1)]),
+        "hour": floor_div(minus(seconds, times(days, 86400)), 3600),
+        "days_since_epoch": g.op("Div", [seconds, num(86400)]),
+    }
+    columns = [values[part] for part in parts]
+    return columns[0] if len(columns) == 1 else g.op("Concat", columns, axis=1)
 
 
 def _lookup(g: _Graph, block: Any) -> str:
