@@ -225,14 +225,51 @@ def test_a_planted_mismatch_is_refused_and_nothing_written(
     assert (folder / "model.onnx").exists()
 
 
-def test_a_date_column_is_refused_in_one_sentence(demo_copy: Path) -> None:
-    proc = loopml("export", "latest", "out", "--format", "onnx", cwd=demo_copy)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip() == (
-        "error: date column `flight_date` has no ONNX form in loopml; export this model in the "
-        "default format (leave out --format onnx)"
+def test_the_demo_and_its_date_column_export_and_score_like_loopml(
+    demo_copy: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "bundle"
+    summary = run_json("export", "latest", str(folder), "--format", "onnx", cwd=demo_copy)
+    assert summary["parity"]["max_abs_difference"] <= 1e-4
+    manifest = json.loads((folder / "bundle.json").read_text())
+    assert "flight_date" in manifest["date_formats"]
+    source = demo_copy / "data" / "flights.csv"  # dates as text, as a user's file has them
+    out = tmp_path / "onnx.csv"
+    proc = subprocess.run(
+        [sys.executable, str(folder / "score.py"), str(source), str(out)],
+        cwd=tmp_path,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    assert not (demo_copy / "out").exists()
+    assert proc.returncode == 0, proc.stderr
+    got, expected = pd.read_csv(out), _loopml_scores(demo_copy, pd.read_csv(source))
+    assert got["row"].tolist() == expected.index.tolist()
+    assert got["prediction"].astype(str).tolist() == expected["prediction"].tolist()
+    assert np.abs(got["proba_yes"].to_numpy() - expected["proba_yes"].to_numpy()).max() <= 1e-9
+
+
+def test_a_family_without_an_onnx_form_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    frame = _frame(300, 3)
+    frame["target"] = _target(frame, "binary", 4)
+    bayes = {
+        "name": "bayes",
+        "estimator": "sklearn.naive_bayes.GaussianNB",
+        "tasks": ["binary"],
+        "encoding": "onehot",
+    }
+    train = {"families": ["bayes"], "custom_families": [bayes]}
+    write_project(tmp_path, frame, "target", "binary", train=train)
+    loopml("train", "--max-trials", "1", "--no-refit-all", "--jobs", "1", cwd=tmp_path, check=True)
+    proc = loopml("export", "latest", "out", "--format", "onnx", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    message = proc.stderr.strip()
+    assert message == (
+        "error: ensemble member `bayes #1` (GaussianNB) has no ONNX form in loopml; export "
+        "this model in the default format (leave out --format onnx)"
+    )
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("project", ["binary"], indirect=True)
@@ -311,6 +348,34 @@ def test_graph_scores_like_the_compiled_model(task: str) -> None:
             meta = {p.key: p.value for p in graph.metadata_props}
             assert json.loads(meta["loopml.classes"]) == classes
             assert [c["name"] for c in json.loads(meta["loopml.columns"])] == list(ROLES)
+
+
+@pytest.mark.parametrize("fmt", ["%d/%m/%Y %H:%M", "ISO8601", None])
+def test_date_parts_match_loopml_from_1900_to_2100(fmt: str | None) -> None:
+    import onnxruntime
+
+    rng = np.random.default_rng(1)
+    stamps = pd.to_datetime(rng.integers(-2_208_988_800, 4_102_444_800, 2000), unit="s")
+    if fmt is None:  # dates as dates, not text
+        when = pd.Series(stamps.floor("D"))
+    else:
+        when = pd.Series(stamps.strftime("%Y-%m-%dT%H:%M:%S" if fmt == "ISO8601" else fmt))
+    X = pd.DataFrame({"when": when.astype(object), "a": rng.normal(size=len(when))})
+    X.loc[::17, "when"] = None
+    y = stamps.month * 3 + stamps.hour + stamps.day_of_week * 7 + stamps.day_of_year / 10
+    roles = {"when": "datetime", "a": "numeric"}
+    signature = infer_signature(X, roles).to_dict()
+    for family in ("linear", "decision_tree"):  # the parts scaled, and compared to thresholds
+        pipeline = make_pipeline(family, "regression", roles, seed=0).fit(X, y + stamps.year / 50)
+        model = TrainedModel([pipeline], [1], task="regression", columns=list(roles))
+        compiled = compile_model(model, threads=1)
+        graph = build_graph(compiled, signature, version={"project": "t", "version": 1})
+        formats = json.loads({p.key: p.value for p in graph.metadata_props}["loopml.date_formats"])
+        session = onnxruntime.InferenceSession(
+            graph.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+        got = session.run(None, feeds(X, signature, formats))[0]
+        assert np.abs(got - compiled.predict(X)).max() <= 1e-9
 
 
 def test_a_family_without_an_onnx_form_is_named() -> None:

@@ -4,7 +4,7 @@ The graph is built from `compile_model`'s members, not from the scikit-learn pip
 (their FunctionTransformers have no converters):
 
 - numeric columns: the imputer's fills (`IsNaN`, `Where`), missing indicators, the scaler
-  (`Sub`, `Div`);
+  (`Sub`, `Div`); date columns (seconds since 1970 in): the date parts, by `Floor`/`Div`;
 - categorical and boolean columns: each column's tabulated encoder output (one-hot, ordinal,
   target encoding, native codes) looked up by a `LabelEncoder` from text to row, with an
   unseen row and a missing row (missing text is "");
@@ -14,8 +14,8 @@ The graph is built from `compile_model`'s members, not from the scikit-learn pip
   constants;
 - the ensemble's weights, the calibration (sigmoid, isotonic, temperature), the threshold.
 
-A part with no ONNX form here (date columns, kNN, XGBoost, CatBoost, a user's family or
-step) is refused with an `ExportError` naming it.
+A part with no ONNX form here (kNN, XGBoost, CatBoost, a user's family or step) is
+refused with an `ExportError` naming it.
 """
 
 from __future__ import annotations
