@@ -1,10 +1,8 @@
 """Scoring latency: the ONNX export on onnxruntime vs loopml's compiled model, same model.
 
-The model is `serve_http.py`'s: the bundled demo with one custom family `lgbm200` (a
-LightGBM classifier of exactly 200 trees, native categorical codes, no ensemble, no
-calibration), trained with `--jobs 1`, except that the demo's date column `flight_date`
-is dropped in `cleaning.drop_columns` (date columns have no ONNX form). The model is
-exported with `loopml export 1 DIR --format onnx` (its parity check included), then both
+The model is `serve_http.py`'s (made by its `make_project`): the bundled demo with one
+custom family `lgbm200` (a LightGBM classifier of exactly 200 trees, native categorical
+codes, no ensemble, no calibration), trained with `--jobs 1`. The model is exported with `loopml export 1 DIR --format onnx` (its parity check included), then both
 score the same real rows (the split's training + validation rows) on one thread:
 
 - loopml: `compile_model(model, threads=1).predict_proba(Columns.from_frame(rows))`;
@@ -23,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,31 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import find_loopml
-from serve_http import TRAIN_SECTION, TREES
-
-
-def make_project(loopml: list[str]) -> Path:
-    """The demo without its date column, with the 200-tree LightGBM model as version 1."""
-    import yaml
-
-    project = Path(tempfile.mkdtemp(prefix="loopml-onnx-"))
-    print(f"making the benchmark model in {project} (reuse it with --project) ...", flush=True)
-
-    def step(*argv: str) -> None:
-        proc = subprocess.run([*loopml, *argv], cwd=project, capture_output=True, text=True)
-        if proc.returncode != 0:
-            sys.exit(f"loopml {' '.join(argv)} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
-
-    step("init", "--demo")
-    spec_path = project / "loopml.yaml"
-    spec = yaml.safe_load(spec_path.read_text())
-    spec["train"] = TRAIN_SECTION
-    spec.setdefault("cleaning", {})["drop_columns"] = ["flight_date"]
-    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    step("profile")
-    step("split")
-    step("train", "--time-budget", "120", "--jobs", "1")
-    return project
+from serve_http import TREES, make_project
 
 
 def median_s(call: Callable[[], Any], repeats: int) -> float:
@@ -90,7 +63,7 @@ def main() -> None:
     from loopml.serve.onnx_inputs import feeds
 
     loopml_cmd = find_loopml(args.loopml)
-    project_dir = args.project or make_project(loopml_cmd)
+    project_dir = args.project or make_project(loopml_cmd, budget=60, jobs=1)
     project = loopml.Project(project_dir / "loopml.yaml")
     model = project.load_model("1")
     booster = model.members[0].steps[-1][1].booster_
