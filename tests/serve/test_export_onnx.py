@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -28,7 +25,7 @@ from loopml.serve.onnx_graph import build_graph
 from loopml.serve.onnx_inputs import feeds
 from tests.commands import loopml, run_json
 from tests.runs.conftest import write_project
-from tests.serve.conftest import free_port
+from tests.serve.conftest import bundle_score, bundle_server
 
 ROLES = {
     "a": "numeric",
@@ -113,10 +110,6 @@ def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     return root
 
 
-def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-
-
 def test_onnx_bundle_scores_like_loopml(project: Path, tmp_path: Path) -> None:
     folder = tmp_path / "bundle"
     summary = run_json("export", "latest", str(folder), "--format", "onnx", cwd=project)
@@ -133,14 +126,7 @@ def test_onnx_bundle_scores_like_loopml(project: Path, tmp_path: Path) -> None:
     assert f"{summary['parity']['max_abs_difference']:.3g}" in (folder / "README.md").read_text()
 
     out = tmp_path / "onnx.csv"
-    proc = subprocess.run(
-        [sys.executable, str(folder / "score.py"), str(project / "hard.csv"), str(out)],
-        cwd=tmp_path,
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = bundle_score(folder, project / "hard.csv", out)
     assert proc.returncode == 0, proc.stderr
     got, expected = pd.read_csv(out), _loopml_scores(project, pd.read_csv(project / "hard.csv"))
     assert got["row"].tolist() == expected.index.tolist() and len(got) > 40
@@ -167,33 +153,14 @@ def _loopml_scores(root: Path, frame: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.parametrize("project", ["binary"], indirect=True)
 def test_onnx_bundle_server_answers_like_loopml(project: Path, tmp_path: Path) -> None:
     folder = _export(project, tmp_path / "bundle")
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, str(folder / "serve.py"), "--port", str(port)],
-        cwd=folder,
-        env=_clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(150):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        rows = _hard_rows().iloc[[0, 10, 20, 40]]
-        records = json.loads(rows.to_json(orient="records"))
+    rows = _hard_rows().iloc[[0, 10, 20, 40]]
+    records = json.loads(rows.to_json(orient="records"))
+    with bundle_server(folder) as url:
         body = httpx.post(f"{url}/predict", json={"records": records}, timeout=30).json()
-        expected = _loopml_scores(project, rows)
-        assert body["predictions"] == expected["prediction"].tolist()
-        got = [p["yes"] for p in body["probabilities"]]
-        assert np.abs(np.array(got) - expected["proba_yes"].to_numpy()).max() <= 1e-9
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    expected = _loopml_scores(project, rows)
+    assert body["predictions"] == expected["prediction"].tolist()
+    got = [p["yes"] for p in body["probabilities"]]
+    assert np.abs(np.array(got) - expected["proba_yes"].to_numpy()).max() <= 1e-9
 
 
 def _export(root: Path, folder: Path, **options: object) -> Path:
@@ -235,14 +202,7 @@ def test_the_demo_and_its_date_column_export_and_score_like_loopml(
     assert "flight_date" in manifest["date_formats"]
     source = demo_copy / "data" / "flights.csv"  # dates as text, as a user's file has them
     out = tmp_path / "onnx.csv"
-    proc = subprocess.run(
-        [sys.executable, str(folder / "score.py"), str(source), str(out)],
-        cwd=tmp_path,
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = bundle_score(folder, source, out)
     assert proc.returncode == 0, proc.stderr
     got, expected = pd.read_csv(out), _loopml_scores(demo_copy, pd.read_csv(source))
     assert got["row"].tolist() == expected.index.tolist()
