@@ -18,7 +18,17 @@ from sklearn.datasets import load_diabetes, load_iris
 
 from tests.commands import loopml, run_json
 
-HEAVY = ("pandas", "numpy", "pyarrow", "sklearn", "scipy", "sqlalchemy", "matplotlib")
+HEAVY = (
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "sklearn",
+    "scipy",
+    "sqlalchemy",
+    "matplotlib",
+    "onnx",
+    "onnxruntime",
+)
 
 
 def store_is_empty(project: Path) -> bool:

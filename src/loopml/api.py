@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loopml.errors import UsageError
 from loopml.spec import ProjectSpec, load_spec, spec_path_for
 from loopml.store import Store
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from loopml.monitor.retrain import RetrainResult
     from loopml.progress import Progress
     from loopml.runs.records import TrainResult
+
+EXPORT_FORMATS = ("skops", "onnx")
 
 
 class Project:
@@ -180,15 +183,38 @@ class Project:
             log_folder=prediction_folder(self) if log else None,
         )
 
-    def export(self, ref: str, folder: str | Path) -> Path:
-        """Write a self-contained folder (model, signature, scorer, server, Dockerfile) for `ref`."""
+    def export(
+        self,
+        ref: str,
+        folder: str | Path,
+        *,
+        format: str = "skops",
+        tolerance: float = 1e-4,
+    ) -> Path:
+        """Write a self-contained folder (model, signature, scorer, server, Dockerfile) for `ref`.
+
+        `format`: "skops" (the model file and the loopml code it needs) or "onnx" (one ONNX
+        graph for onnxruntime, refused when it scores differently from loopml by more than
+        `tolerance`; see docs/guide/registry.md).
+        """
         from loopml.registry.versions import resolve
         from loopml.runs.scoring import trusted_types
-        from loopml.serve.export import export_bundle
 
+        if format not in EXPORT_FORMATS:
+            raise UsageError(
+                f"unknown export format {format!r}; use one of {', '.join(EXPORT_FORMATS)}"
+            )
         version = resolve(self.store, self.spec.name, str(ref))
         run = self.store.meta.run(version["run_id"])
         trusted = trusted_types(self.spec, version["task"])
+        if format == "onnx":
+            from loopml.serve.onnx_export import export_onnx_bundle
+
+            return export_onnx_bundle(
+                self.store, version, run, Path(folder), trusted=trusted, tolerance=tolerance
+            )
+        from loopml.serve.export import export_bundle
+
         return export_bundle(self.store, version, run, Path(folder), trusted=trusted)
 
     def serve(
@@ -222,7 +248,6 @@ class Project:
         the model version row and the challenger's or shadow's (or None) once the settings
         are checked, just before the server starts.
         """
-        from loopml.errors import UsageError
         from loopml.registry.versions import resolve
         from loopml.runs.scoring import model_artifact
         from loopml.serve.app import ServeSettings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -542,20 +543,51 @@ def score(
         console.print(f"note: {count:,} values of `{name}` lie outside the range seen in training")
 
 
+class ExportFormat(StrEnum):
+    skops = "skops"
+    onnx = "onnx"
+
+
 @app.command()
 @_handled
 def export(
     model: Annotated[str, typer.Argument(help="Version number, alias, or latest.")],
     folder: Annotated[Path, typer.Argument(help="A new (or empty) folder for the bundle.")],
+    format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="skops: the model file and the loopml code it needs; onnx: one ONNX graph "
+            "for onnxruntime, checked against loopml first (needs loopml[onnx]).",
+        ),
+    ] = ExportFormat.skops,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance",
+            help="onnx: the largest absolute difference of probabilities (of predictions over "
+            "the target's standard deviation, for regression) allowed between onnxruntime "
+            "and loopml.",
+        ),
+    ] = 1e-4,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
 ) -> None:
     """Write a self-contained folder: model, signature, scorer, small server, Dockerfile."""
     from loopml.console import console, print_json
 
-    path = _project().export(model, folder)
+    path = _project().export(model, folder, format=format.value, tolerance=tolerance)
+    parity = None
+    if format is ExportFormat.onnx:
+        parity = json.loads((path / "bundle.json").read_text())["parity"]
     if as_json:
-        print_json({"model": model, "folder": str(path)})
+        print_json({"model": model, "folder": str(path), "format": format.value, "parity": parity})
         return
+    if parity:
+        console.print(
+            f"ONNX parity on {parity['rows']:,} rows: the largest absolute difference of "
+            f"{parity['measure']} is {parity['max_abs_difference']:.3g} "
+            f"(tolerance {parity['tolerance']:g})"
+        )
     console.print(f"Exported model {model} to {path}: see {path / 'README.md'}")
 
 

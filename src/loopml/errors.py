@@ -37,3 +37,15 @@ class StoreError(LoopmlError):
 
 class SealedError(LoopmlError):
     """Code asked for the sealed test part outside final evaluation."""
+
+
+class ExportError(UsageError):
+    """A model cannot be exported in the asked format (or would not score the same in it)."""
+
+    @classmethod
+    def no_onnx_form(cls, what: str) -> ExportError:
+        """The refusal for a part of a model that has no ONNX form."""
+        return cls(
+            f"{what} has no ONNX form in loopml; export this model in the default format "
+            "(leave out --format onnx)"
+        )

@@ -18,7 +18,16 @@ import pandas as pd
 
 from tests.runs.conftest import demo_copy, trained_demo
 
-__all__ = ["Server", "demo_copy", "demo_records", "serving", "trained_demo"]
+__all__ = [
+    "Server",
+    "bundle_score",
+    "bundle_server",
+    "clean_env",
+    "demo_copy",
+    "demo_records",
+    "serving",
+    "trained_demo",
+]
 
 
 @dataclass
@@ -62,6 +71,49 @@ def serving(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def clean_env() -> dict[str, str]:
+    """This environment without PYTHONPATH: a bundle must not lean on the project's code."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def bundle_score(folder: Path, source: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """`python score.py SOURCE OUT` of an exported bundle, run from OUT's folder."""
+    return subprocess.run(
+        [sys.executable, str(folder / "score.py"), str(source), str(out)],
+        cwd=out.parent,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@contextmanager
+def bundle_server(folder: Path) -> Iterator[str]:
+    """An exported bundle's `serve.py` on a free port, once `/health` answers: its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(folder / "serve.py"), "--port", str(port)],
+        cwd=folder,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def _wait_ready(server: Server, timeout: float = 90.0) -> None:

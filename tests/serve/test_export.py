@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,6 +14,7 @@ import pandas as pd
 import pytest
 
 from tests.commands import loopml, run_json
+from tests.serve.conftest import bundle_score, bundle_server, clean_env
 
 
 @pytest.fixture
@@ -25,11 +23,6 @@ def bundle(demo_copy: Path, tmp_path: Path) -> Path:
     summary = run_json("export", "latest", str(folder), cwd=demo_copy)
     assert summary["folder"] == str(folder)
     return folder
-
-
-def _clean_env() -> dict[str, str]:
-    # The bundle must not lean on the project, the store or an installed loopml's path.
-    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
 def test_bundle_holds_what_it_needs(bundle: Path) -> None:
@@ -48,14 +41,7 @@ def test_bundle_scores_like_loopml(bundle: Path, demo_copy: Path, tmp_path: Path
     expected_file = tmp_path / "expected.csv"
     loopml("score", "latest", str(source), str(expected_file), cwd=demo_copy, check=True)
     out = tmp_path / "bundle_out.csv"
-    proc = subprocess.run(
-        [sys.executable, str(bundle / "score.py"), str(source), str(out)],
-        cwd=tmp_path,
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = bundle_score(bundle, source, out)
     assert proc.returncode == 0, proc.stderr
     got, expected = pd.read_csv(out), pd.read_csv(expected_file)
     assert got["row"].tolist() == expected["row"].tolist()
@@ -66,27 +52,9 @@ def test_tampered_bundle_is_refused(bundle: Path, demo_copy: Path, tmp_path: Pat
     data = bytearray((bundle / "model.skops").read_bytes())
     data[100] ^= 0xFF
     (bundle / "model.skops").write_bytes(bytes(data))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(bundle / "score.py"),
-            str(demo_copy / "data" / "flights.csv"),
-            "o.csv",
-        ],
-        cwd=tmp_path,
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = bundle_score(bundle, demo_copy / "data" / "flights.csv", tmp_path / "o.csv")
     assert proc.returncode != 0 and "sha256" in proc.stderr
     assert not (tmp_path / "o.csv").exists()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _post(url: str, body: bytes, token: str | None = None) -> tuple[int, dict]:
@@ -101,24 +69,9 @@ def _post(url: str, body: bytes, token: str | None = None) -> tuple[int, dict]:
 
 
 def test_bundle_server_answers_over_loopback(bundle: Path, demo_copy: Path) -> None:
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, str(bundle / "serve.py"), "--port", str(port)],
-        cwd=bundle,
-        env=_clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
-                    assert json.loads(response.read())["model_version"] == 1
-                break
-            except OSError:
-                time.sleep(0.2)
+    with bundle_server(bundle) as url:
+        with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+            assert json.loads(response.read())["model_version"] == 1
         frame = pd.read_csv(demo_copy / "data" / "flights.csv").head(3)
         records = json.loads(frame.to_json(orient="records"))
         status, body = _post(f"{url}/predict", json.dumps({"records": records}).encode())
@@ -128,16 +81,13 @@ def test_bundle_server_answers_over_loopback(bundle: Path, demo_copy: Path) -> N
         assert status == 400 and "records" in body["error"]
         status, body = _post(f"{url}/predict", json.dumps({"records": [{"x": 1}]}).encode())
         assert status == 422 and "lacks column" in body["error"]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_bundle_server_needs_a_token_beyond_loopback(bundle: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(bundle / "serve.py"), "--host", "0.0.0.0", "--port", "1"],
         cwd=bundle,
-        env=_clean_env() | {"BUNDLE_TOKEN": ""},
+        env=clean_env() | {"BUNDLE_TOKEN": ""},
         capture_output=True,
         text=True,
         timeout=60,

@@ -8,12 +8,18 @@ bundle/
   score.py           python score.py INPUT OUTPUT   (CSV / Parquet / JSON Lines)
   serve.py           python serve.py [--host 127.0.0.1] [--port 8080] [--token T]
   Dockerfile, README.md
+
+`write_bundle` writes what every bundle shares (manifest, requirements, scorer, server,
+Dockerfile, README) into a hidden folder renamed to the target once complete; the ONNX
+bundle (`loopml.serve.onnx_export`) adds its own model file and loader.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +60,7 @@ if __name__ == "__main__":
     print(f"scored {summary['scored']} of {summary['rows']} rows; rejected {summary['rejected']}")
 '''
 
-_BUNDLE = '''"""Load the bundled model (sha256 checked, skops allow-list) and score with it."""
+_BUNDLE_SKOPS = '''"""Load the bundled model (sha256 checked, skops allow-list) and score with it."""
 
 import hashlib
 import json
@@ -88,7 +94,10 @@ def predict(loaded, frame):
     out["model_version"] = manifest["version"]
     rejected = frame[~checked.valid].assign(reason=checked.reasons[~checked.valid])
     return out, rejected
+'''
 
+# Shared by every bundle's bundle.py, after its own load() and predict().
+_SCORE_FILE = '''
 
 def score_file(loaded, source, target):
     """Score a CSV / Parquet / JSON Lines file into a .csv or .parquet file."""
@@ -227,73 +236,122 @@ A self-contained export of a loopml model: it needs neither the project nor its 
 Docker: `docker build -t {project}-v{version} . && docker run -e BUNDLE_TOKEN=secret -p 8080:8080 {project}-v{version}`
 (requests then need `Authorization: Bearer secret`).
 
-`model.skops` is loaded only if its sha256 matches `bundle.json` ({sha}), with an allow-list of
-types (nothing is unpickled). Rows that fail the model's input signature are returned (or
+{model_note} Rows that fail the model's input signature are returned (or
 written to `<output>.rejected.<ext>`) with the reason. Inputs: {inputs}.
 Test {metric}: {score} (baseline {baseline}).
 """
 
+_SKOPS_NOTE = """`model.skops` is loaded only if its sha256 matches `bundle.json` ({sha}), with an allow-list of
+types (nothing is unpickled)."""
 
-def _runtime_versions(recorded: dict[str, str]) -> dict[str, str]:
-    """Pinned versions: as the run recorded them, else as installed here."""
-    installed = package_versions(tuple(n for n in RUNTIME_PACKAGES if n not in recorded))
+
+def runtime_versions(
+    recorded: dict[str, str], names: tuple[str, ...] = RUNTIME_PACKAGES
+) -> dict[str, str]:
+    """Pinned versions of `names`: as the run recorded them, else as installed here."""
+    installed = package_versions(tuple(n for n in names if n not in recorded))
+    return {n: recorded.get(n) or installed[n] for n in names if n in recorded or n in installed}
+
+
+def manifest_of(version: dict[str, Any], run: dict[str, Any], sha256: str) -> dict[str, Any]:
+    """What every bundle's bundle.json holds about the model version."""
     return {
-        n: recorded.get(n) or installed[n]
-        for n in RUNTIME_PACKAGES
-        if n in recorded or n in installed
+        "project": version["project"],
+        "version": version["version"],
+        "name": version["name"],
+        "sha256": sha256,
+        "task": version["task"],
+        "metric": version["metric"],
+        "signature": version["signature"],
+        "card": version["card"],
+        "packages": run["environment"].get("packages", {}),
+        "python": run["environment"].get("python"),
     }
+
+
+def check_target(target: Path) -> None:
+    """Refuse a target that is a file or a folder with something in it."""
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise UsageError(f"{target} exists and is not an empty folder; choose a new folder")
+
+
+def write_bundle(
+    target: Path,
+    version: dict[str, Any],
+    manifest: dict[str, Any],
+    *,
+    fill: Callable[[Path], None],
+    loader: str,
+    pins: dict[str, str],
+    model_note: str,
+) -> Path:
+    """Write a bundle into `target`: `fill(folder)` adds the model's own files, this the rest.
+
+    Everything is written into a hidden sibling folder first, renamed to `target` only
+    once complete, so a failure leaves nothing behind.
+    """
+    check_target(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        staging.chmod(0o755)
+        fill(staging)
+        (staging / "bundle.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        (staging / "requirements.txt").write_text(
+            "\n".join(f"{name}=={v}" for name, v in pins.items()) + "\n"
+        )
+        (staging / "bundle.py").write_text(loader + _SCORE_FILE)
+        (staging / "score.py").write_text(_SCORE)
+        (staging / "serve.py").write_text(_SERVE)
+        python = ".".join((manifest.get("python") or "3.11").split(".")[:2])
+        (staging / "Dockerfile").write_text(_DOCKERFILE.format(python=python))
+        metric = version["metric"]
+        (staging / "README.md").write_text(
+            _README.format(
+                project=version["project"],
+                version=version["version"],
+                name=version["name"],
+                model_note=model_note,
+                inputs=", ".join(c["name"] for c in version["signature"]["columns"]),
+                metric=metric,
+                score=version["test_metrics"].get(metric),
+                baseline=version["baseline_metrics"].get(metric),
+            )
+        )
+        if target.exists():
+            target.rmdir()
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
 
 
 def export_bundle(
     store: Store, version: dict[str, Any], run: dict[str, Any], target: Path, *, trusted: list[str]
 ) -> Path:
     """Write the bundle of model `version` into the new or empty folder `target`."""
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise UsageError(f"{target} exists and is not an empty folder; choose a new folder")
+    check_target(target)
     ref = ArtifactRef.from_row(version)
     source = store.artifacts.verified_path(ref)
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target / "model.skops")
-    import loopml
 
-    shutil.copytree(
-        Path(loopml.__file__).parent,
-        target / "vendor" / "loopml",
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "demo"),
-    )
-    packages = run["environment"].get("packages", {})
-    manifest = {
-        "project": version["project"],
-        "version": version["version"],
-        "name": version["name"],
-        "sha256": ref.sha256,
-        "task": version["task"],
-        "metric": version["metric"],
-        "signature": version["signature"],
-        "card": version["card"],
-        "packages": packages,
-        "python": run["environment"].get("python"),
-        "trusted": trusted,
-    }
-    (target / "bundle.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    pins = [f"{name}=={version}" for name, version in _runtime_versions(packages).items()]
-    (target / "requirements.txt").write_text("\n".join(pins) + "\n")
-    (target / "bundle.py").write_text(_BUNDLE)
-    (target / "score.py").write_text(_SCORE)
-    (target / "serve.py").write_text(_SERVE)
-    python = ".".join((run["environment"].get("python") or "3.11").split(".")[:2])
-    (target / "Dockerfile").write_text(_DOCKERFILE.format(python=python))
-    metric = version["metric"]
-    (target / "README.md").write_text(
-        _README.format(
-            project=version["project"],
-            version=version["version"],
-            name=version["name"],
-            sha=ref.sha256[:12],
-            inputs=", ".join(c["name"] for c in version["signature"]["columns"]),
-            metric=metric,
-            score=version["test_metrics"].get(metric),
-            baseline=version["baseline_metrics"].get(metric),
+    def fill(folder: Path) -> None:
+        import loopml
+
+        shutil.copyfile(source, folder / "model.skops")
+        shutil.copytree(
+            Path(loopml.__file__).parent,
+            folder / "vendor" / "loopml",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "demo"),
         )
+
+    manifest = manifest_of(version, run, ref.sha256) | {"trusted": trusted}
+    return write_bundle(
+        target,
+        version,
+        manifest,
+        fill=fill,
+        loader=_BUNDLE_SKOPS,
+        pins=runtime_versions(manifest["packages"]),
+        model_note=_SKOPS_NOTE.format(sha=ref.sha256[:12]),
     )
-    return target
