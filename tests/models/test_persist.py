@@ -130,6 +130,7 @@ CALIBRATIONS = {
     "none": ("regression", None),
 }
 ENSEMBLE = ["lightgbm", "random_forest", "knn"]
+KNN_DISTANCES = [1, 2]  # Manhattan, Euclidean
 PREPROCESSING = [
     (encoding, scale, impute)
     for encoding in ENCODINGS
@@ -159,6 +160,7 @@ class Models:
             *(("early", task, family) for task, family in NATIVE),
             *(("ensemble", kind) for kind in CALIBRATIONS),
             *(("preprocess", *options) for options in PREPROCESSING),
+            *(("few_columns_knn", p) for p in KNN_DISTANCES),
         ]
 
     def __call__(self, *key: Any) -> Saved:
@@ -189,6 +191,14 @@ class Models:
                 names=ENSEMBLE,
             )
             return model, data.X_test
+        if kind == "few_columns_knn":  # few dense columns: kNN builds a KD-tree
+            data = self.tasks["regression"]
+            numeric = [name for name in DEMO_NUMERIC if data.roles[name] == "numeric"]
+            roles = {**dict.fromkeys(numeric, "numeric"), "temp": "target"}
+            pipeline = make_pipeline("knn", "regression", roles, {"p": args[0]}, seed=SEED)
+            pipeline.fit(data.X_train[numeric], data.y_train)
+            model = TrainedModel([pipeline], [1.0], task="regression", columns=numeric)
+            return model, data.X_test[numeric]
         encoding, scale, impute = args
         data = self.tasks["multiclass"]  # multiclass target encoding writes the most
         preprocessor = build_preprocessor(
@@ -260,6 +270,13 @@ def test_every_preprocessing_option_round_trips(
     np.testing.assert_array_equal(
         loaded[0].transform(saved.X_test), saved.model[0].transform(saved.X_test)
     )
+
+
+@pytest.mark.parametrize("p", KNN_DISTANCES)
+def test_a_knn_model_on_few_columns_round_trips(p: int, models: Models) -> None:
+    saved = models("few_columns_knn", p)
+    assert "sklearn.neighbors._kd_tree.KDTree" in _untrusted(saved.blob)
+    _assert_same_predictions(saved.model, load_model(saved.blob, sha256=saved.digest), saved.X_test)
 
 
 def test_trusted_types_are_exactly_the_types_loopml_writes(models: Models) -> None:

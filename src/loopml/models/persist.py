@@ -72,6 +72,12 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         # crafted: they are exactly the trees loopml fitted.
         "sklearn.tree._tree.Tree",  # decision tree, random forest, extra trees
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        # kNN on dense data with at most 15 columns: scikit-learn's "auto" algorithm builds a
+        # KD-tree (node arrays, same argument as the trees above) with the distance metric of
+        # the family's `p` (1: Manhattan, 2: Euclidean; a DistanceMetric holds only numbers).
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
+        "sklearn.metrics._dist_metrics.ManhattanDistance64",
         # --- boosters (the optional ones only matter when installed) ---
         # The scikit-learn wrappers hold parameters and the booster; the Booster's
         # __setstate__ hands the saved model text / bytes to the library's own model
