@@ -77,10 +77,10 @@ def _print_local(result: LocalExplanations) -> None:
 def explanation_section(result: GlobalExplanation) -> dict[str, Any]:
     """The charts and table of a global explanation, for a report page."""
     from loopml.report import explain_plots
-    from loopml.report.evaluation_report import _chart
+    from loopml.report.html import draw_chart
 
     names = [entry["feature"] for entry in result.importance]
-    bar = _chart(
+    bar = draw_chart(
         explain_plots.shap_bar_chart,
         names,
         [entry["mean_abs"] for entry in result.importance],
@@ -88,7 +88,7 @@ def explanation_section(result: GlobalExplanation) -> dict[str, Any]:
     )
     swarm = None
     if result.values is not None and len(result.values):
-        swarm = _chart(
+        swarm = draw_chart(
             explain_plots.beeswarm_chart,
             result.columns,
             result.values,

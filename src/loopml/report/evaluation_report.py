@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import pandas as pd
 from loopml.evaluate.metrics import metric_direction, metrics_for
 from loopml.report.html import (
     DASH,
+    draw_chart,
     format_count,
     format_number,
     format_percent,
@@ -198,15 +199,6 @@ def param_text(value: Any) -> str:
     if isinstance(value, numbers.Number | str | bool) or value is None:
         return str(value)
     return format_value(value)
-
-
-def _chart(draw: Callable[..., str], *args: Any, **kwargs: Any) -> str | None:
-    """A chart's data URI, or None (and a logged warning) when it cannot be drawn."""
-    try:
-        return draw(*args, **kwargs)
-    except Exception:  # one bad input must not cost the whole report
-        log.warning("could not draw the chart %s", getattr(draw, "__name__", draw), exc_info=True)
-        return None
 
 
 # ----- header, model and goals ---------------------------------------------------------
@@ -411,7 +403,7 @@ def _confusion_chart(view: EvaluationView, plots: Any) -> str | None:
     confusion = view.test_metrics.get("confusion_matrix") or {}
     if not confusion.get("labels"):
         return None
-    return _chart(plots.confusion_matrix_chart, confusion["labels"], confusion["matrix"])
+    return draw_chart(plots.confusion_matrix_chart, confusion["labels"], confusion["matrix"])
 
 
 def _binary_charts(view: EvaluationView, plots: Any) -> list[dict[str, Any]]:
@@ -419,9 +411,12 @@ def _binary_charts(view: EvaluationView, plots: Any) -> list[dict[str, Any]]:
     p, base = view.test_prediction, view.baseline_prediction
     label = _positive_label(view)
     return [
-        {"title": "ROC curve", "uri": _chart(plots.roc_curve_chart, y, p, label, base)},
-        {"title": "Precision-recall curve", "uri": _chart(plots.pr_curve_chart, y, p, label, base)},
-        {"title": "Calibration", "uri": _chart(plots.calibration_chart, y, p, label)},
+        {"title": "ROC curve", "uri": draw_chart(plots.roc_curve_chart, y, p, label, base)},
+        {
+            "title": "Precision-recall curve",
+            "uri": draw_chart(plots.pr_curve_chart, y, p, label, base),
+        },
+        {"title": "Calibration", "uri": draw_chart(plots.calibration_chart, y, p, label)},
         {"title": "Confusion matrix", "uri": _confusion_chart(view, plots)},
     ]
 
@@ -457,7 +452,7 @@ def _multiclass_charts(view: EvaluationView, plots: Any) -> list[dict[str, Any]]
         {"title": "Confusion matrix", "uri": _confusion_chart(view, plots)},
         {
             "title": "Calibration of the top-class confidence",
-            "uri": _chart(_multiclass_calibration, view, plots),
+            "uri": draw_chart(_multiclass_calibration, view, plots),
         },
     ]
 
@@ -480,8 +475,8 @@ def _per_class(view: EvaluationView) -> list[dict[str, str]]:
 def _regression_charts(view: EvaluationView, plots: Any) -> list[dict[str, Any]]:
     y, p = view.y_test, view.test_prediction
     return [
-        {"title": "Predicted vs actual", "uri": _chart(plots.predicted_vs_actual_chart, y, p)},
-        {"title": "Residuals", "uri": _chart(plots.residuals_chart, y, p), "wide": True},
+        {"title": "Predicted vs actual", "uri": draw_chart(plots.predicted_vs_actual_chart, y, p)},
+        {"title": "Residuals", "uri": draw_chart(plots.residuals_chart, y, p), "wide": True},
     ]
 
 
@@ -523,7 +518,7 @@ def _importance(view: EvaluationView, plots: Any) -> dict[str, Any] | None:
     names = [str(e.get("feature")) for e in entries]
     values = [_number(e.get("importance")) for e in entries]
     errors = [_number(e.get("std")) or 0.0 for e in entries]
-    chart = _chart(
+    chart = draw_chart(
         plots.importance_chart,
         names,
         [math.nan if v is None else v for v in values],
@@ -580,6 +575,8 @@ def _leaderboard(view: EvaluationView, plots: Any) -> dict[str, Any]:
         table = _leaderboard_table(frame, str(view.chosen.get("name")))
     chart = None
     if view.cv_scores:
-        chart = _chart(plots.cv_spread_chart, view.cv_scores, view.metric, view.higher_is_better)
+        chart = draw_chart(
+            plots.cv_spread_chart, view.cv_scores, view.metric, view.higher_is_better
+        )
     trials = sum(len(scores) for scores in view.cv_scores.values())
     return {"table": table, "chart": chart, "families": len(view.cv_scores), "trials": trials}

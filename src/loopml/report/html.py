@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +17,7 @@ import jinja2
 
 from loopml._version import __version__
 
+log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
 DASH = "—"
 
@@ -141,3 +144,12 @@ def write_report(path: Path, html: str) -> Path:
         Path(temp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def draw_chart(draw: Callable[..., str], *args: Any, **kwargs: Any) -> str | None:
+    """A chart's data URI, or None (and a logged warning) when it cannot be drawn."""
+    try:
+        return draw(*args, **kwargs)
+    except Exception:  # one bad input must not cost the whole report
+        log.warning("could not draw the chart %s", getattr(draw, "__name__", draw), exc_info=True)
+        return None

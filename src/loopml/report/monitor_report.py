@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loopml.report.evaluation_report import _chart, interval_text, metric_text
-from loopml.report.html import render, write_report
+from loopml.report.evaluation_report import interval_text, metric_text
+from loopml.report.html import draw_chart, render, write_report
 from loopml.report.monitor_plots import drift_over_time_chart, series_chart
 from loopml.spec import ProjectSpec
 
@@ -48,8 +48,8 @@ def render_monitor_report(spec: ProjectSpec, data: dict[str, Any]) -> str:
         features=[_feature_row(f) for f in data["features"]]
         + ([_feature_row(data["prediction"])] if data["prediction"] else []),
         performance=_performance(data),
-        drift_chart=_chart(drift_over_time_chart, *_drift_grid(data, starts)),
-        share_chart=_chart(
+        drift_chart=draw_chart(drift_over_time_chart, *_drift_grid(data, starts)),
+        share_chart=draw_chart(
             series_chart,
             "Share of drifted features",
             starts,
@@ -57,7 +57,7 @@ def render_monitor_report(spec: ProjectSpec, data: dict[str, Any]) -> str:
             lines={"threshold": data["dataset_drift"].get("threshold")},
         ),
         performance_chart=_performance_chart(data, starts),
-        latency_chart=_chart(
+        latency_chart=draw_chart(
             series_chart,
             "Latency (ms)",
             starts,
@@ -66,7 +66,7 @@ def render_monitor_report(spec: ProjectSpec, data: dict[str, Any]) -> str:
                 "p99": [p["service"]["latency_p99_ms"] for p in timeline],
             },
         ),
-        errors_chart=_chart(
+        errors_chart=draw_chart(
             series_chart,
             "Error rate",
             starts,
@@ -140,7 +140,7 @@ def _performance_chart(data: dict[str, Any], starts: list[datetime]) -> str | No
             )
         metric = metric or (data[kind] or {}).get("metric")
     test = (data["performance"] or data["estimated"] or {}).get("test")
-    return _chart(
+    return draw_chart(
         series_chart,
         f"{metric or 'metric'} over time",
         starts,

@@ -13,6 +13,7 @@ from loopml.data.findings import SEVERITY_RANK, Finding
 from loopml.data.profile import ProfileResult
 from loopml.data.stats import ColumnStats
 from loopml.report.html import (
+    draw_chart,
     format_count,
     format_number,
     format_percent,
@@ -105,15 +106,6 @@ def sorted_findings(findings: Iterable[Finding]) -> list[dict[str, Any]]:
     return sorted(views, key=lambda v: -SEVERITY_RANK.get(v["severity"], -1))
 
 
-def _chart(draw: Callable[..., str], *args: Any, **kwargs: Any) -> str | None:
-    """A chart's data URI, or None (and a logged warning) when it cannot be drawn."""
-    try:
-        return draw(*args, **kwargs)
-    except Exception:  # a bad statistic must not cost the whole report
-        log.warning("could not draw the chart %r", kwargs.get("title"), exc_info=True)
-        return None
-
-
 def _histogram_parts(histogram: Any) -> tuple[list[Any], list[Any]] | None:
     """(edges, counts) of a `Histogram` or of a dict with those keys; None when absent."""
     if histogram is None:
@@ -182,7 +174,7 @@ def _overview(result: ProfileResult, plots: Any) -> dict[str, Any]:
     shown = missing[:MAX_BARS]
     missing_chart = None
     if shown:
-        missing_chart = _chart(
+        missing_chart = draw_chart(
             plots.bar_chart,
             [s.name for s in shown],
             [round(s.missing_rate * 100, 2) for s in shown],
@@ -237,7 +229,7 @@ def _target(result: ProfileResult, plots: Any) -> dict[str, Any]:
         shown = ordered[:MAX_BARS]
         view["more"] = len(ordered) - len(shown)
         if shown:
-            view["chart"] = _chart(
+            view["chart"] = draw_chart(
                 plots.bar_chart,
                 [label for label, _ in shown],
                 [n for _, n in shown],
@@ -248,7 +240,7 @@ def _target(result: ProfileResult, plots: Any) -> dict[str, Any]:
         parts = _histogram_parts(summary.get("histogram"))
         if parts:
             view["has_histogram"] = True
-            view["chart"] = _chart(
+            view["chart"] = draw_chart(
                 plots.histogram_chart, *parts, title=f"Distribution of {result.target}"
             )
     view["extras"] = [
@@ -274,7 +266,7 @@ def _association(result: ProfileResult, plots: Any) -> dict[str, Any]:
         title = f"Association with {result.target}"
         if metrics:
             title += f" ({', '.join(metrics)})"
-        chart = _chart(
+        chart = draw_chart(
             plots.bar_chart,
             [name for name, _, _ in shown],
             [value for _, value, _ in shown],
@@ -292,7 +284,7 @@ def _correlations(result: ProfileResult, plots: Any) -> dict[str, Any]:
     view: dict[str, Any] = {"method": method, "columns": names, "chart": None, "pairs": []}
     if len(names) < 2:
         return view
-    view["chart"] = _chart(
+    view["chart"] = draw_chart(
         plots.heatmap_chart, names, matrix, title=f"{method.capitalize()} correlation"
     )
     pairs = []
@@ -321,10 +313,10 @@ def _column_view(
     parts = _histogram_parts(stats.histogram)
     top_values = [(pair[0], pair[1]) for pair in stats.top_values or []]
     if parts:
-        chart = _chart(plots.histogram_chart, *parts, title=f"Distribution of {stats.name}")
+        chart = draw_chart(plots.histogram_chart, *parts, title=f"Distribution of {stats.name}")
     elif top_values:
         shown = top_values[:MAX_BARS]
-        chart = _chart(
+        chart = draw_chart(
             plots.bar_chart,
             ["(missing)" if value is None else value for value, _ in shown],
             [count for _, count in shown],

@@ -45,6 +45,7 @@ from loopml.serve.http import (
     Gate,
     Refused,
     authorize,
+    checked_columns,
     parse_feedback,
     parse_records,
     read_body,
@@ -53,7 +54,6 @@ from loopml.serve.http import (
 )
 from loopml.serve.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from loopml.serve.metrics import ServeMetrics
-from loopml.serve.records import MAX_ERRORS, read_records
 from loopml.serve.routing import (
     CHALLENGER,
     Experiment,
@@ -436,15 +436,9 @@ def _answer(
     releases the GIL but the request's Python work does not), and several requests at once
     are what `--workers` is for. The timeout is checked between blocks of BLOCK_ROWS rows.
     """
-    columns, errors = read_records(
+    columns = checked_columns(
         records, signature or served.signature, unknown=settings.unknown, extra=settings.extra
     )
-    if errors:
-        shown = errors[:MAX_ERRORS]
-        more = f" (the first {MAX_ERRORS} are listed)" if len(errors) > MAX_ERRORS else ""
-        raise Refused(
-            422, f"{len(errors)} field(s) do not fit the model's input{more}", errors=shown
-        )
     parts = []
     for start in range(0, len(columns), BLOCK_ROWS):
         _check_deadline(deadline, settings.timeout_s)

@@ -29,12 +29,12 @@ from loopml.serve.http import (
     Gate,
     Refused,
     authorize,
+    checked_columns,
     parse_records,
     read_body,
     refusal,
     request_id_of,
 )
-from loopml.serve.records import MAX_ERRORS, read_records
 from loopml.serve.slot import ModelSlot, Served
 
 log = logging.getLogger("loopml.serve")
@@ -143,15 +143,9 @@ def _explain(
 ) -> dict[str, Any]:
     from loopml.explain.stage import explain_columns
 
-    columns, errors = read_records(
+    columns = checked_columns(
         records, served.signature, unknown=settings.unknown, extra=settings.extra
     )
-    if errors:
-        shown = errors[:MAX_ERRORS]
-        more = f" (the first {MAX_ERRORS} are listed)" if len(errors) > MAX_ERRORS else ""
-        raise Refused(
-            422, f"{len(errors)} field(s) do not fit the model's input{more}", errors=shown
-        )
     result = explain_columns(explainers.get(served), columns, top=top)
     data = result.to_dict()
     return {

@@ -103,6 +103,21 @@ def parse_records(body: bytes, max_rows: int) -> list[Any]:
     return records
 
 
+def checked_columns(records: list[Any], signature: Any, *, unknown: str, extra: str) -> Any:
+    """`records` as the model's input columns, or a 422 naming every field that does not fit."""
+    from loopml.serve.records import MAX_ERRORS, read_records
+
+    columns, errors = read_records(records, signature, unknown=unknown, extra=extra)
+    if errors:
+        more = f" (the first {MAX_ERRORS} are listed)" if len(errors) > MAX_ERRORS else ""
+        raise Refused(
+            422,
+            f"{len(errors)} field(s) do not fit the model's input{more}",
+            errors=errors[:MAX_ERRORS],
+        )
+    return columns
+
+
 def parse_feedback(body: bytes) -> Any:
     import pandas as pd
 
