@@ -64,6 +64,7 @@ def test_planted_drift_is_found_where_it_was_planted(halves: tuple) -> None:
     found = _drift(stats, drifted)
     assert {n for n, f in found.items() if f.drifted} == {"distance", "humid", "carrier"}
     assert found["distance"].psi > SETTINGS.psi and found["distance"].details["wasserstein"] > 0.2
+    assert found["distance"].details["psi_shift"] and not found["temp"].details["psi_shift"]
     assert found["humid"].missing_rate == pytest.approx(0.3, abs=0.03)
     assert found["carrier"].details["new_categories"] == ["ZZ"]
     assert found["carrier"].details["new_category_share"] == pytest.approx(0.2, abs=0.03)
@@ -97,12 +98,34 @@ def test_order_statistics_from_a_sample_match_the_exact_ones(halves: tuple) -> N
     assert sampled.score == pytest.approx(exact.score, abs=0.01)
     assert sampled.details["ks"] == pytest.approx(exact.details["ks"], abs=0.01)
     assert sampled.psi == exact.psi and sampled.drifted and exact.drifted  # counts use all rows
-    # Without sampling the distance is the one np.quantile gives.
+    # Without sampling the distance is the one np.quantile gives, over the central 98 %.
     present = big[~np.isnan(big)]
     ref_q = np.asarray(stats["features"]["distance"]["quantiles"])
-    cur_q = np.quantile(present, np.linspace(0, 1, len(ref_q)))
-    scale = stats["features"]["distance"]["std"]
-    assert exact.score == pytest.approx(np.mean(np.abs(cur_q - ref_q)) / scale, rel=1e-12)
+    grid = np.linspace(0, 1, len(ref_q))
+    cur_q = np.quantile(present, grid)
+    central = slice(1, -1)  # levels 0.01 to 0.99 of the 101
+    gaps = np.abs(cur_q - ref_q)[central]
+    by_hand = np.trapezoid(gaps, grid[central]) / 0.98 / stats["features"]["distance"]["std"]
+    assert exact.score == pytest.approx(by_hand, rel=1e-9)
+
+
+def test_a_zero_inflated_column_does_not_drift_by_its_maximum() -> None:
+    """Rain is 0 on most days and its maximum is chance: windows of unchanged data stay calm."""
+    precip = pd.read_csv(DEMO_CSV)["precip"].to_numpy()
+    assert np.mean(precip == 0) > 0.8  # zero-inflated, with a long right tail
+    stats = reference_statistics(
+        pd.DataFrame({"precip": precip}),
+        {"precip": "numeric"},
+        np.zeros(len(precip)),
+        task="regression",
+    )["features"]["precip"]
+    rng = np.random.default_rng(4)
+    windows = [precip[rng.choice(len(precip), 1500, replace=False)] for _ in range(40)]
+    results = [feature_drift("precip", stats, window, SETTINGS) for window in windows]
+    assert {r.method for r in results} == {"wasserstein"}
+    assert sum(r.drifted for r in results) <= 2, [round(r.score, 3) for r in results]
+    wetter = feature_drift("precip", stats, windows[0] + 0.2, SETTINGS)  # real drift still seen
+    assert wetter.drifted
 
 
 def test_too_few_rows_are_not_judged(halves: tuple) -> None:

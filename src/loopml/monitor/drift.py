@@ -7,7 +7,7 @@ missing rate, the share of categories training never saw) and, for small samples
 feature's `method`:
 
 - numeric, n <= `small_sample`: KS test, drifted when p < `p_value`;
-- numeric, larger: Wasserstein distance / reference std >= `wasserstein`;
+- numeric, larger: Wasserstein distance (of the central 98 %) / reference std >= `wasserstein`;
 - categorical, n <= `small_sample`: chi-squared test, drifted when p < `p_value`;
 - categorical, larger: Jensen-Shannon distance >= `jensen_shannon`.
 
@@ -37,6 +37,7 @@ from loopml.spec import Drift
 
 _EPS = 1e-4  # shares are floored here before logs (PSI, Jensen-Shannon)
 ORDERED_ROWS = 200_000  # values of a column sorted for its quantiles and KS statistic
+TAIL = 0.01  # the Wasserstein distance leaves out the quantiles below this and above 1 - it
 
 
 @dataclass
@@ -71,8 +72,12 @@ def feature_drift(
     """Drift of one column (`current`: an Arrow or NumPy array) against its reference;
     a numeric column's order statistics come from at most `ordered_rows` of its values."""
     if reference["kind"] == "numeric":
-        return _numeric(name, reference, current, settings, ordered_rows)
-    return _categorical(name, reference, current, settings)
+        result = _numeric(name, reference, current, settings, ordered_rows)
+    else:
+        result = _categorical(name, reference, current, settings)
+    if result.method != "too few rows":  # marked, not deciding: see `monitor.drift.psi`
+        result.details["psi_shift"] = bool(result.psi >= settings.psi)
+    return result
 
 
 def dataset_drift(
@@ -119,7 +124,7 @@ def _numeric(
     ordered = _ordered_sample(present, ordered_rows)
     cur_q = _quantiles(ordered, grid)
     scale = reference.get("std") or float(np.ptp(ref_q)) or 1.0
-    wasserstein = float(np.mean(np.abs(cur_q - ref_q)) / scale)
+    wasserstein = _central_wasserstein(ref_q, cur_q, grid) / scale
     # KS statistic: both ECDFs at the reference quantiles (right-continuous, ties as steps).
     levels = (np.searchsorted(ref_q, ref_q, side="right") - 1) / (len(ref_q) - 1)
     cur_levels = np.searchsorted(ordered, ref_q, side="right") / len(ordered)
@@ -206,6 +211,21 @@ def _categorical(
         psi=psi,
         details=details,
     )
+
+
+def _central_wasserstein(ref_q: np.ndarray, cur_q: np.ndarray, grid: np.ndarray) -> float:
+    """The Wasserstein distance between the central parts of two distributions: the mean
+    |quantile difference| over levels `TAIL` to 1 - `TAIL` (trapezoid rule).
+
+    The extreme quantiles are left out because a window's minimum and maximum are ruled by
+    chance: in a zero-inflated or heavy-tailed column (rain, amounts) the window's maximum
+    alone can move the mean by a tenth of a standard deviation, so every small window of
+    unchanged data would "drift". A shift of the bulk moves every central quantile; a change
+    confined to the outer tails is still seen by PSI and the KS statistic.
+    """
+    inside = (grid >= TAIL - 1e-12) & (grid <= 1 - TAIL + 1e-12)
+    levels, gaps = grid[inside], np.abs(cur_q - ref_q)[inside]
+    return float(np.trapezoid(gaps, levels) / (levels[-1] - levels[0]))
 
 
 def _not_judged(base: dict[str, Any]) -> FeatureDrift:

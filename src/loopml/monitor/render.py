@@ -23,6 +23,8 @@ def print_check(result: dict[str, Any]) -> None:
     if rows:
         columns = ["feature", "method", "score", "threshold", "drifted", "PSI", "missing", "was"]
         console.print(table("Drift", columns, rows))
+        if any(str(row[5]).endswith("*") for row in rows):
+            console.print("* PSI at or above monitor.drift.psi (marked; it does not decide)")
     verdict = result["dataset_drift"]
     weighted = " (weighted by importance)" if verdict.get("weighted") else ""
     console.print(
@@ -88,7 +90,7 @@ def _row(drift: dict[str, Any]) -> list[Any]:
         fmt(drift["score"]),
         fmt(drift["threshold"]),
         "DRIFT" if drift["drifted"] else "",
-        fmt(drift["psi"]),
+        fmt(drift["psi"]) + (" *" if drift["details"].get("psi_shift") else ""),
         f"{drift['missing_rate']:.1%}",
         f"{drift['missing_rate_reference']:.1%}",
     ]

@@ -89,6 +89,7 @@ def _feature_row(drift: dict[str, Any]) -> dict[str, Any]:
         "threshold": metric_text(drift["threshold"]),
         "drifted": drift["drifted"],
         "psi": metric_text(drift["psi"]),
+        "psi_shift": bool(drift["details"].get("psi_shift")),
         "missing": f"{drift['missing_rate']:.1%}",
         "missing_reference": f"{drift['missing_rate_reference']:.1%}",
         "rows": drift["rows"],
