@@ -357,6 +357,7 @@ def test_metrics_speak_prometheus_and_count_what_was_served(
     server: Server, trained_demo: object
 ) -> None:
     records = demo_records(trained_demo.root, 5, _names(server))
+    time.sleep(1.5)  # past the 1 s flush interval: what earlier tests sent is written
     before = _samples(server)
     answers = [server.post(records[: 1 + i % 5]) for i in range(10)]
     server.post([records[0] | {"distance": "far"}])
@@ -379,6 +380,15 @@ def test_metrics_speak_prometheus_and_count_what_was_served(
     assert info == [1.0]
     assert after[("loopml_log_dropped_rows", ())] == 0
     assert after[("loopml_in_flight_requests", ())] == 0
+    # The log's gauges follow its writer, not the requests: once idle, all is written.
+    served = sum(1 + i % 5 for i in range(10))
+    key = ("loopml_log_written_rows", ())
+    deadline = time.monotonic() + 10
+    while (idle := _samples(server))[key] - before.get(key, 0) < served:
+        assert time.monotonic() < deadline, idle
+        time.sleep(0.2)
+    assert idle[key] - before.get(key, 0) == served
+    assert idle[("loopml_log_buffered_rows", ())] == 0
 
 
 def test_feedback_by_request_id_over_http_and_from_a_file(

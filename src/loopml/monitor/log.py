@@ -29,6 +29,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,8 +74,10 @@ class PredictionLog:
         capacity: int = 200_000,
         block_s: float = 0.05,
         events: Path | None = None,
+        on_change: Callable[[PredictionLog], None] | None = None,
     ) -> None:
         self.folder = Path(folder)
+        self.on_change = on_change  # called by the writer after each write and on a drop
         self.events = None if events is None else Path(events)
         self._events: list[tuple[float, str, int, str, int, int]] = []
         self.flush_s, self.flush_rows = flush_s, flush_rows
@@ -101,16 +104,19 @@ class PredictionLog:
                         break
                     self._cond.notify_all()
                     self._cond.wait(left)
-                if self._full(n):
-                    self.dropped += n
-                    self._event("", 0, "dropped", n, batch.model_version)
-                    log.warning("prediction log full: %d rows dropped (%d in all)", n, self.dropped)
-                    return False
-            self._batches.append(batch)
-            self.buffered += n
-            if self.buffered >= self.flush_rows:
-                self._cond.notify_all()
-        return True
+            dropped = self._full(n)
+            if dropped:
+                self.dropped += n
+                self._event("", 0, "dropped", n, batch.model_version)
+                log.warning("prediction log full: %d rows dropped (%d in all)", n, self.dropped)
+            else:
+                self._batches.append(batch)
+                self.buffered += n
+                if self.buffered >= self.flush_rows:
+                    self._cond.notify_all()
+        if dropped:
+            self._changed()
+        return not dropped
 
     def note(self, request_id: str, status: int, version: int | None) -> None:
         """Record a refused or failed request (an HTTP status >= 400) as a service event."""
@@ -176,6 +182,14 @@ class PredictionLog:
             with self._cond:
                 self.buffered -= rows
                 self._cond.notify_all()
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change(self)
+            except Exception:  # a broken observer must not stop the log
+                log.exception("the prediction log's observer failed")
 
     def _write_segment(self, version: int, batches: list[LogBatch]) -> None:
         self._write_file(_table(batches), self.folder / f"version={version}")

@@ -163,6 +163,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             prediction_folder(project),
             flush_s=settings.log_flush_s,
             events=event_folder(project),
+            on_change=metrics.log_state,
         )
         if settings.log
         else None
@@ -277,11 +278,6 @@ def create_app(settings: ServeSettings) -> FastAPI:
                         variant=variant,
                         numeric=served.numeric,
                     )
-                )
-                metrics.log_state(
-                    buffered=predictions.buffered,
-                    written=predictions.logged,
-                    dropped=predictions.dropped,
                 )
             labels = outputs["prediction"] if served.model.classes is not None else ()
             metrics.observe(

@@ -141,11 +141,11 @@ class ServeMetrics:
             for label, count in counts.items():
                 self.predictions.labels(key, label).inc(count)
 
-    def log_state(self, *, buffered: int, written: int, dropped: int) -> None:
-        """The prediction log's counters, as they are now."""
-        self.log_buffered.set(buffered)
-        self.log_written.set(written)
-        self.log_dropped.set(dropped)
+    def log_state(self, predictions: Any) -> None:
+        """The counters of a PredictionLog, as they are now (its writer calls this)."""
+        self.log_buffered.set(predictions.buffered)
+        self.log_written.set(predictions.logged)
+        self.log_dropped.set(predictions.dropped)
 
     def render(self) -> bytes:
         """The text exposition of every metric (summed over workers in multiprocess mode)."""
