@@ -500,7 +500,15 @@ class Project:
         """Point `alias` at version `ref` (gated for `production`); returns the logged event."""
         from loopml.registry.versions import promote
 
-        return promote(self.store, self.spec.name, str(ref), alias, force=force, reason=reason)
+        return promote(
+            self.store,
+            self.spec.name,
+            str(ref),
+            alias,
+            force=force,
+            reason=reason,
+            goals=self.spec.goals,
+        )
 
     def demote(self, alias: str, *, reason: str | None = None) -> dict[str, Any]:
         """Remove `alias`; returns the logged event."""

@@ -138,3 +138,39 @@ def test_the_gate_refuses_a_version_that_does_not_beat_the_baseline() -> None:
     assert quality_problems(better) == []
     tied = {"metric": "roc_auc", "test_metrics": {"roc_auc": 0.5}, "goals": []}
     assert "baseline" in quality_problems(tied | {"baseline_metrics": {"roc_auc": 0.5}})[0]
+
+
+def test_demoting_production_first_does_not_open_the_gate(
+    registry_project: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    root = tmp_path / "project"
+    shutil.copytree(registry_project, root)
+    run_json("models", "promote", "2", "production", cwd=root)
+    run_json("models", "demote", "production", "--reason", "incident", cwd=root)
+    refused = loopml("models", "promote", "1", "production", cwd=root)
+    assert refused.returncode == 2, refused.stdout
+    assert "does not beat version 2 (the last production, removed since)" in refused.stderr
+    back = run_json("models", "promote", "2", "production", cwd=root)  # itself: no comparison
+    assert back["action"] == "set" and back["to_version"] == 2
+
+
+def test_the_gate_checks_the_goals_of_the_spec_as_it_is_now(
+    registry_project: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    import yaml
+
+    root = tmp_path / "project"
+    shutil.copytree(registry_project, root)
+    spec = yaml.safe_load((root / "loopml.yaml").read_text())
+    (root / "loopml.yaml").write_text(
+        yaml.safe_dump(spec | {"goals": ["roc_auc >= 0.9999"]}, sort_keys=False)
+    )
+    refused = loopml("models", "promote", "2", "production", cwd=root)
+    assert refused.returncode == 2 and "misses the goal roc_auc >= 0.9999" in refused.stderr
+    # The goal the version was trained under (0.9) is no longer the one that counts.
+    (root / "loopml.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert run_json("models", "promote", "2", "production", cwd=root)["to_version"] == 2

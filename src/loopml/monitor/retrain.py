@@ -25,7 +25,14 @@ from typing import Any
 from loopml.errors import NotFoundError, UsageError
 from loopml.evaluate.metrics import metric_direction
 from loopml.progress import NoProgress, Progress
-from loopml.registry.versions import GATED_ALIAS, promote, promotion_gate, quality_problems, resolve
+from loopml.registry.versions import (
+    GATED_ALIAS,
+    current_production,
+    promote,
+    promotion_gate,
+    quality_problems,
+    resolve,
+)
 from loopml.spec import ProjectSpec, RetrainData
 from loopml.store import Store
 from loopml.store.metadata import utcnow
@@ -316,13 +323,13 @@ def _reasons(
             f"challenger v{result.challenger} beats v{result.champion} by {gain:.4g} {metric} on "
             f"{rows}, less than `retrain.margin` ({result.margin:g})"
         )
-    named = store.meta.aliases(spec.name)
-    current = (
-        store.meta.model_version(spec.name, named[GATED_ALIAS]) if GATED_ALIAS in named else None
-    )
+    current, label = current_production(store, spec.name)
     if current is None or current["version"] == champion["version"]:
-        return reasons + quality_problems(challenger)  # the champion is production: as above
-    return reasons + promotion_gate(store, spec.name, challenger, current)
+        # the champion is production: compared as above
+        return reasons + quality_problems(challenger, goals=spec.goals)
+    return reasons + promotion_gate(
+        store, spec.name, challenger, current, goals=spec.goals, label=label
+    )
 
 
 def _promote(store: Store, spec: ProjectSpec, result: RetrainResult, holdout: int) -> None:
@@ -332,7 +339,9 @@ def _promote(store: Store, spec: ProjectSpec, result: RetrainResult, holdout: in
         f"{result.champion_score:.4g}) on {holdout:,} fresh holdout rows"
     )
     try:
-        promote(store, spec.name, str(result.challenger), GATED_ALIAS, reason=reason)
+        promote(
+            store, spec.name, str(result.challenger), GATED_ALIAS, reason=reason, goals=spec.goals
+        )
     except UsageError as exc:  # production moved since the decision: keep the record honest
         result.decision, result.reasons = "kept", [exc.message]
         store.meta.update_retrain_decision(result.id, decision="kept", reasons=result.reasons)

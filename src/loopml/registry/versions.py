@@ -135,11 +135,34 @@ def check_alias(name: str) -> str:
     return name
 
 
+def current_production(store: Store, project: str) -> tuple[dict[str, Any] | None, str]:
+    """The version a new production version must beat, and how to name it.
+
+    That is the production version; when the alias was removed, the version it last named:
+    otherwise demoting production first would open the gate to any version.
+    """
+    named = store.meta.aliases(project)
+    if GATED_ALIAS in named:
+        return store.meta.model_version(project, named[GATED_ALIAS]), GATED_ALIAS
+    events = store.meta.alias_events(project, GATED_ALIAS)
+    if events and events[0]["action"] == "remove" and events[0]["from_version"] is not None:
+        last = store.meta.model_version(project, events[0]["from_version"])
+        return last, "the last production, removed since"
+    return None, GATED_ALIAS
+
+
 def promotion_gate(
-    store: Store, project: str, candidate: dict[str, Any], current: dict[str, Any] | None
+    store: Store,
+    project: str,
+    candidate: dict[str, Any],
+    current: dict[str, Any] | None,
+    *,
+    goals: list[Any] | None = None,
+    label: str = GATED_ALIAS,
 ) -> list[str]:
-    """Why `candidate` may not become production (empty when it may)."""
-    problems = quality_problems(candidate)
+    """Why `candidate` may not become production (empty when it may); `goals` are the spec's
+    KPI goals now (default: those recorded when the candidate was trained)."""
+    problems = quality_problems(candidate, goals=goals)
     if current is None or current["version"] == candidate["version"]:
         return problems
     metric = candidate["metric"]
@@ -147,7 +170,7 @@ def promotion_gate(
     rows = "the same test rows"
     if current["metric"] != metric:
         problems.append(
-            f"version {current['version']} (production) was chosen by {current['metric']}, not "
+            f"version {current['version']} ({label}) was chosen by {current['metric']}, not "
             f"{metric}, so the two cannot be compared; retrain with one metric, or force with "
             "a reason"
         )
@@ -157,7 +180,7 @@ def promotion_gate(
         rows = f"version {candidate['version']}'s test rows (rescored; they may overlap its training rows)"
         if theirs is None:
             problems.append(
-                f"version {current['version']} (production) could not be scored on version "
+                f"version {current['version']} ({label}) could not be scored on version "
                 f"{candidate['version']}'s test rows to compare them; force with a reason"
             )
             return problems
@@ -167,20 +190,22 @@ def promotion_gate(
         better = mine > theirs if metric_direction(metric) else mine < theirs
         if not better:
             problems.append(
-                f"it does not beat version {current['version']} (production) on {rows}: "
+                f"it does not beat version {current['version']} ({label}) on {rows}: "
                 f"{metric} {mine:.4g} vs {theirs:.4g}"
             )
     return problems
 
 
-def quality_problems(candidate: dict[str, Any]) -> list[str]:
+def quality_problems(candidate: dict[str, Any], *, goals: list[Any] | None = None) -> list[str]:
     """The goals `candidate` misses on its test rows, the fairness thresholds it exceeds
     there, and whether it fails to beat the non-model baseline (design invariant 4); empty
-    when none."""
+    when none. `goals` (the spec's now) replace the goals recorded at training."""
+    from loopml.evaluate.goals import check_goals
     from loopml.explain.fairness import fairness_problems
 
     problems = []
-    for goal in candidate["goals"]:
+    checked = candidate["goals"] if goals is None else check_goals(goals, candidate["test_metrics"])
+    for goal in checked:
         if goal["status"] == "fail":
             problems.append(f"it misses the goal {goal['goal']} (observed {goal['observed']:.4g})")
     problems.extend(fairness_problems((candidate.get("card") or {}).get("fairness")))
@@ -222,8 +247,10 @@ def promote(
     *,
     force: bool = False,
     reason: str | None = None,
+    goals: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """Point `alias` at the version `ref` names; gated for production. Returns the event."""
+    """Point `alias` at the version `ref` names; gated for production (against `goals`, the
+    spec's KPI goals, when given). Returns the event."""
     check_alias(alias)
     candidate = resolve(store, project, ref)
     if force and not (reason or "").strip():
@@ -232,8 +259,8 @@ def promote(
     if named.get(alias) == candidate["version"]:
         raise UsageError(f"alias `{alias}` already points at version {candidate['version']}")
     if alias == GATED_ALIAS and not force:
-        current = store.meta.model_version(project, named[alias]) if alias in named else None
-        problems = promotion_gate(store, project, candidate, current)
+        current, label = current_production(store, project)
+        problems = promotion_gate(store, project, candidate, current, goals=goals, label=label)
         if problems:
             raise UsageError(
                 f"version {candidate['version']} cannot become {alias}: "
