@@ -159,7 +159,7 @@ class Project:
         `source` is a path, or a SQLAlchemy URL with `table` or `query`. With `log`, the
         scored rows also go to the prediction log that `monitor` reads.
         """
-        from loopml.data.sources import open_source
+        from loopml.data.sources import open_source, redact_url
         from loopml.monitor.log import prediction_folder
         from loopml.runs.scoring import resolve_model
         from loopml.serve.batch import check_output, score_source
@@ -169,13 +169,21 @@ class Project:
         model, signature, version = resolve_model(self.store, self.spec.name, str(ref), self.spec)
         text = str(source)
         if "://" in text:
+            if (table is None) == (query is None):
+                raise UsageError(
+                    f"{redact_url(text)} is a SQL URL: give exactly one of --table or --query"
+                )
             spec = DataSource(url=text, table=table, query=query)
         else:
+            if table is not None or query is not None:
+                raise UsageError(
+                    f"--table and --query go with a SQL URL as the input, not a file like {text}"
+                )
             spec = DataSource(path=text)
         return score_source(
             model,
             signature,
-            open_source(spec, Path.cwd()),
+            open_source(spec, Path.cwd(), origin=None),
             Path(output),
             version=version,
             id_columns=id_columns,

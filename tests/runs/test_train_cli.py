@@ -152,6 +152,24 @@ def test_score_rejects_bad_rows_with_reasons(demo_copy: Path) -> None:
     assert summary["scored"] + summary["rejected"] == 200
     allowed = run_json("score", "1", "bad.csv", "out.csv", cwd=demo_copy)
     assert allowed["rejected"] == summary["rejected"] - 1  # BOS passes under "allow"
+    # When no row passes, the output still exists: its columns, no rows.
+    frame.head(3).assign(distance="far").to_csv(demo_copy / "allbad.csv", index=False)
+    for suffix in ("csv", "parquet"):
+        none = run_json(
+            "score", "1", "allbad.csv", f"none.{suffix}", "--id", "flight", cwd=demo_copy
+        )
+        assert none["scored"] == 0 and none["rejected"] == 3
+        path = demo_copy / f"none.{suffix}"
+        empty = pd.read_csv(path) if suffix == "csv" else pd.read_parquet(path)
+        assert empty.empty
+        assert list(empty.columns) == [
+            "row",
+            "flight",
+            "prediction",
+            "proba_no",
+            "proba_yes",
+            "model_version",
+        ]
 
 
 def test_score_streams_a_sql_table_in_chunks(demo_copy: Path) -> None:
@@ -173,7 +191,13 @@ def test_score_streams_a_sql_table_in_chunks(demo_copy: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "fragment", "code"),
     [
-        (["latest", "missing.csv", "out.csv"], "does not exist", 2),
+        (["latest", "missing.csv", "out.csv"], "does not exist; check the path given", 2),
+        (
+            ["latest", "sqlite:///flights.db", "out.csv"],
+            "give exactly one of --table or --query",
+            2,
+        ),
+        (["latest", "data/flights.csv", "out.csv", "--table", "t"], "go with a SQL URL", 2),
         (["latest", "data/flights.csv", "out.txt"], "use .csv or .parquet", 2),
         (["0123456789ab", "data/flights.csv", "out.csv"], "no run", 2),
         (["latest", "nocols.csv", "out.csv"], "lacks column", 2),

@@ -40,6 +40,7 @@ class TableSource:
     _forced_strings: set[str] = field(default_factory=set)
     _csv_schema: pa.Schema | None = None
     _dictionary_read: dict[str, pa.DataType] = field(default_factory=dict)
+    origin: str | None = "data"  # the spec section it comes from; None: a command's argument
 
     @property
     def kind(self) -> str:
@@ -139,7 +140,7 @@ class TableSource:
         except UnicodeDecodeError as exc:
             raise DataError(
                 f"{self.path}: the bytes at offset {exc.start} are not valid "
-                f"{opts['encoding']}; set `data.encoding` in loopml.yaml (e.g. latin-1, cp1252)"
+                f"{opts['encoding']}; {_advice(self.origin, 'encoding')}"
             ) from exc
         for _attempt in range(4):
             if not whole:
@@ -182,8 +183,7 @@ class TableSource:
     def _encoding_error(self, column: str) -> DataError:
         return DataError(
             f"{self.path}: column `{column}` holds bytes that are not valid "
-            f"{self._csv_options['encoding']}; set `data.encoding` in loopml.yaml "
-            "(e.g. latin-1, cp1252)"
+            f"{self._csv_options['encoding']}; {_advice(self.origin, 'encoding')}"
         )
 
     def _csv_error(self, exc: Exception) -> DataError:
@@ -194,7 +194,7 @@ class TableSource:
             detail = f" (expected {row[1]} fields, found {row[2]})" if row else ""
             return DataError(
                 f"{self.path}{where} has a different number of fields than the header{detail}; "
-                "fix that row or set `data.delimiter` in loopml.yaml"
+                f"fix that row or {_advice(self.origin, 'delimiter')}"
             )
         if "Empty CSV file" in text:
             return DataError(f"{self.path} is empty; give a file with a header row and data rows")
@@ -290,49 +290,77 @@ def read_table(source: TableSource) -> pa.Table:
     return read_source(source, lambda batches: pa.Table.from_batches(list(batches)))
 
 
-def open_source(spec: DataSource, root: Path) -> TableSource:
-    """Check that the source exists and looks like a table; sniff CSV dialect and encoding."""
+def open_source(spec: DataSource, root: Path, *, origin: str | None = "data") -> TableSource:
+    """Check that the source exists and looks like a table; sniff CSV dialect and encoding.
+
+    `origin` names the spec section the source comes from, for the advice in error messages
+    (`data`, `retrain.data`); None when a command's argument named the file.
+    """
     if spec.kind == "sql":
         url = sqlite_url_in(spec.url or "", root)
         spec = spec.model_copy(update={"url": url})
         engine = _sql_engine(url)
         what = f"query {spec.query!r}" if spec.query else f"table {spec.table!r}"
-        source = TableSource(spec, root, f"{what} at {redact_url(url)}")
+        source = TableSource(spec, root, f"{what} at {redact_url(url)}", origin=origin)
         _check_sql(engine, source)
         return source
     path = _resolve(spec.path or "", root)
     if not path.exists():
-        raise DataError(f"data file {path} does not exist; check `data.path` in loopml.yaml")
+        raise DataError(f"data file {path} does not exist; {_advice(origin, 'path')}")
     if path.is_dir():
-        raise DataError(f"data path {path} is a folder; point `data.path` at a file")
+        raise DataError(f"data path {path} is a folder; {_advice(origin, 'file')}")
     if path.stat().st_size == 0:
         raise DataError(f"data file {path} is empty; give a file with a header row and data rows")
-    source = TableSource(spec, root, str(path))
+    source = TableSource(spec, root, str(path), origin=origin)
     if spec.kind == "csv":
-        source._csv_options = _sniff_csv(path, spec)
+        source._csv_options = _sniff_csv(path, spec, origin)
     elif spec.kind == "parquet":
         with open(path, "rb") as handle:
             if handle.read(4) != b"PAR1":
                 raise DataError(
-                    f"{path} is not a Parquet file (no PAR1 header); "
-                    "set `data.format` to match the file"
+                    f"{path} is not a Parquet file (no PAR1 header); {_advice(origin, 'format')}"
                 )
     return source
 
 
-def _sniff_csv(path: Path, spec: DataSource) -> dict[str, Any]:
+def _advice(origin: str | None, key: str) -> str:
+    """How to fix a source problem: a spec key when the spec named the source, else the file."""
+    if origin is None:
+        return _FILE_ADVICE[key]
+    return _SPEC_ADVICE[key].replace("`data.", f"`{origin}.")
+
+
+_SPEC_ADVICE = {
+    "path": "check `data.path` in loopml.yaml",
+    "file": "point `data.path` at a file",
+    "format": "set `data.format` to match the file",
+    "binary": "set `data.format` if it is Parquet",
+    "encoding": "set `data.encoding` in loopml.yaml (e.g. latin-1, cp1252)",
+    "delimiter": "set `data.delimiter` in loopml.yaml",
+}
+_FILE_ADVICE = {
+    "path": "check the path given on the command line",
+    "file": "give a file, not a folder",
+    "format": "give the file the extension of its format (.csv, .parquet, .jsonl)",
+    "binary": "give a Parquet file a .parquet extension",
+    "encoding": "save the file as UTF-8",
+    "delimiter": "save it with one delimiter throughout",
+}
+
+
+def _sniff_csv(path: Path, spec: DataSource, origin: str | None = "data") -> dict[str, Any]:
     with open(path, "rb") as handle:
         head = handle.read(_SNIFF_BYTES)
     if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise DataError(
-            f"{path} looks like a binary file, not a table; set `data.format` if it is Parquet"
+            f"{path} looks like a binary file, not a table; {_advice(origin, 'binary')}"
         )
     encoding = spec.encoding or _sniff_encoding(head)
     try:
         text = head.decode(encoding, errors="strict" if len(head) < _SNIFF_BYTES else "ignore")
     except (UnicodeDecodeError, LookupError) as exc:
         raise DataError(
-            f"{path} cannot be decoded as {encoding}; set `data.encoding` in loopml.yaml"
+            f"{path} cannot be decoded as {encoding}; {_advice(origin, 'encoding')}"
         ) from exc
     text = text.lstrip("\ufeff")
     lines = [line for line in text.splitlines() if line.strip()]
@@ -345,7 +373,7 @@ def _sniff_csv(path: Path, spec: DataSource) -> dict[str, Any]:
     if len(header) < 2:
         raise DataError(
             f"{path} has a single column after splitting on {delimiter!r}; it is not a table, "
-            "or set `data.delimiter` in loopml.yaml"
+            f"or {_advice(origin, 'delimiter')}"
         )
     dupes = sorted({name for name in header if header.count(name) > 1})
     if dupes:

@@ -103,7 +103,8 @@ def collect_rows(
         new, source = _window_rows(spec, policy, columns, types, log_folder, feedback_folder, now)
     else:
         spec_source = policy.source() if kind == "source" else spec.data
-        new, source = _source_rows(spec_source, root, columns, types)
+        origin = "retrain.data" if kind == "source" else "data"
+        new, source = _source_rows(spec_source, root, columns, types, origin)
     counts = {"new": new.num_rows}
     labelled = pc.is_valid(new.column(spec.target))
     counts["unlabelled"] = new.num_rows - int(pc.sum(labelled).as_py() or 0)
@@ -269,11 +270,15 @@ def _window_rows(
 
 
 def _source_rows(
-    spec: DataSource, root: Path, columns: list[str], types: dict[str, pa.DataType]
+    spec: DataSource,
+    root: Path,
+    columns: list[str],
+    types: dict[str, pa.DataType],
+    origin: str,
 ) -> tuple[pa.Table, dict[str, Any]]:
     from loopml.data.sources import open_source, read_table
 
-    source = open_source(spec, root)
+    source = open_source(spec, root, origin=origin)
     table = read_table(source)
     where = source.description
     for name in columns:

@@ -114,7 +114,7 @@ def read_input(path: Path) -> pd.DataFrame:
     from loopml.data.sources import open_source, read_table
     from loopml.spec import DataSource
 
-    source = open_source(DataSource(path=str(path)), Path.cwd())
+    source = open_source(DataSource(path=str(path)), Path.cwd(), origin=None)
     return read_table(source).to_pandas()
 
 

@@ -245,6 +245,9 @@ def _score(
                     finish(pending.popleft())
             while pending:
                 finish(pending.popleft())
+        if not scored.rows and summary.rows:
+            # Nothing passed: still an output, with its columns and no rows, so callers find it.
+            scored.write(_empty_output(batch.schema, ids, labels, model.classes, version))
         done = True
     finally:
         for chunk in pending:
@@ -258,9 +261,6 @@ def _score(
         summary.rejected_file = str(rejected_path(output))
     else:
         rejected_path(output).unlink(missing_ok=True)  # a stale one from an earlier scoring
-    if not scored.rows:
-        # Nothing passed: still write an empty output with the columns, so callers find it.
-        output.unlink(missing_ok=True)
     return summary
 
 
@@ -274,6 +274,21 @@ class _Chunk:
     passed: dict[str, pa.Array]
     inputs: dict[str, Any]
     keys: Any
+
+
+def _empty_output(
+    schema: pa.Schema, ids: list[str], labels: pa.Array | None, classes: Any, version: int | None
+) -> pa.Table:
+    """The output's columns, typed as a scored chunk's, with no rows."""
+    nothing = np.zeros(0, np.intp)
+    passed = {name: _passed(pa.array([], schema.field(name).type), None) for name in ids}
+    if labels is None:
+        outputs: dict[str, Any] = {"prediction": np.zeros(0, np.float64)}
+    else:
+        outputs = {"prediction": labels.take(pa.array(nothing))}
+        outputs |= {f"proba_{value}": np.zeros(0, np.float64) for value in classes}
+    table = _scored_table(nothing, passed, outputs, version)
+    return table.replace_schema_metadata(_pandas_metadata(table, labels))
 
 
 def _labels(model: Any) -> pa.Array | None:
