@@ -260,7 +260,7 @@ class Project:
         from loopml.runs.scoring import model_artifact
         from loopml.serve.app import ServeSettings
         from loopml.serve.routing import checked_experiment, resolve_rival
-        from loopml.serve.server import run_server, serving_token
+        from loopml.serve.server import check_address, run_server, serving_token
 
         experiment = checked_experiment(
             None if challenger is None else str(challenger),
@@ -293,6 +293,7 @@ class Project:
         model_artifact(self.store, self.store.meta.run(version["run_id"]))
         rival = resolve_rival(self.store, self.spec.name, version, experiment)
         self.store.close()
+        check_address(host, port)
         if announce is not None:
             announce(version, rival)
         run_server(settings, host=host, port=port, workers=workers, access_log=access_log)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -137,7 +138,16 @@ def test_unknown_references_and_unsafe_bindings_fail_before_serving(
     )
     short = loopml("serve", "latest", "--token", "abc", cwd=trained_demo.root)
     assert short.returncode == 2 and "at least 16" in short.stderr
-    for proc in (unknown, exposed, short):
+    with socket.socket() as taken:  # a port another program holds: no banner, one sentence
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = loopml("serve", "latest", "--port", port, cwd=trained_demo.root)
+    assert busy.returncode == 2 and f"port {port} on 127.0.0.1 is in use" in busy.stderr
+    assert "Serving" not in busy.stdout
+    foreign = loopml("serve", "latest", "--host", "192.0.2.1", "--insecure", cwd=trained_demo.root)
+    assert foreign.returncode == 2 and "cannot bind 192.0.2.1" in foreign.stderr
+    for proc in (unknown, exposed, short, busy, foreign):
         assert "Traceback" not in proc.stderr
 
 
@@ -146,7 +156,7 @@ def test_a_tampered_model_file_is_refused(demo_copy: Path) -> None:
     for path in files:
         path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
     proc = loopml("serve", "latest", cwd=demo_copy)
-    assert proc.returncode != 0 and "sha256" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 1 and "sha256" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_a_token_guards_predict_and_metadata(trained_demo: object) -> None:
@@ -287,6 +297,14 @@ def test_hot_swap_under_continuous_requests_fails_none(demo_copy: Path, tmp_path
         expected = pd.read_csv(out)["proba_yes"].to_numpy()
         got = [row["yes"] for row in answer["probabilities"]]
         assert got == pytest.approx(expected, abs=1e-9)
+        # The alias removed: the last version goes on answering, /ready says so, and the log
+        # says it once, not at every poll.
+        loopml("models", "demote", "staging", cwd=demo_copy, check=True)
+        time.sleep(2.0)
+        ready = httpx.get(f"{server.url}/ready")
+        assert ready.status_code == 200 and ready.json()["reference_resolves"] is False
+        assert server.post(records[:1]).json()["model_version"] == 2
+    assert server.proc.stderr.read().count("no longer resolves") == 1
 
 
 def test_every_answered_record_is_logged_under_load_and_sigterm(demo_copy: Path) -> None:

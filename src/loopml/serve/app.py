@@ -351,6 +351,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
             "store_reachable": slot.store_ok,
             "model_version": None if served is None else served.version,
         }
+        if slot.unresolved is not None:  # still answering, with the last version it named
+            body["reference_resolves"] = False
+            body["note"] = f"`{slot.ref}` names no version now: {slot.unresolved}"
         if rival is not None:
             body["variants"] = {
                 name: None if each.current is None else each.current.version
@@ -402,19 +405,27 @@ async def _follow(
 ) -> None:
     """Poll the registry and swap each slot to the version its reference names now."""
     loop = asyncio.get_running_loop()
+    problems: dict[str, str | None] = dict.fromkeys(slots)  # said once, until it changes
     while True:
         await asyncio.sleep(every)
         for variant, slot in slots.items():
+            problem = None
             try:
                 if await loop.run_in_executor(executor, slot.refresh):
                     metrics.serving(slot.current.version, slot.ref, slot.current.run_id, variant)
                     swapped()
             except NotFoundError as exc:
-                log.warning(
-                    "model `%s` no longer resolves (%s); still serving the last one", slot.ref, exc
+                problem = (
+                    f"model `{slot.ref}` no longer resolves ({exc}); still serving the last one"
                 )
             except Exception as exc:  # the store is down: keep serving, /ready says so
-                log.warning("could not reach the store to follow `%s`: %s", slot.ref, exc)
+                problem = f"could not reach the store to follow `{slot.ref}`: {exc}"
+            if problem != problems[variant]:
+                if problem is not None:
+                    log.warning("%s", problem)
+                elif problems[variant] is not None:
+                    log.warning("model `%s` resolves again", slot.ref)
+                problems[variant] = problem
 
 
 def _answer(

@@ -9,6 +9,7 @@ app from the settings handed down in the environment (LOOPML_SERVE_SETTINGS).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -42,6 +43,31 @@ def serving_token(host: str, token: str | None, *, insecure: bool = False) -> st
             "if this network is trusted"
         )
     return token
+
+
+def check_address(host: str, port: int) -> None:
+    """A UsageError when `host`:`port` cannot be bound (in use, or not this machine's)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UsageError(
+            f"cannot bind {host}: not an address of this machine ({exc.strerror})"
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(
+                    f"port {port} on {host} is in use by another program; pick another with --port"
+                ) from None
+            raise UsageError(
+                f"cannot bind {host}:{port} ({exc.strerror}); check --host and --port"
+            ) from None
 
 
 def run_server(

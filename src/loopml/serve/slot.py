@@ -91,6 +91,7 @@ class ModelSlot:
         self.current: Served | None = None
         self.store_ok = False
         self.swaps = 0
+        self.unresolved: str | None = None  # why the reference names no version now, if so
         self._lock = threading.Lock()  # one refresh at a time
 
     @property
@@ -105,13 +106,13 @@ class ModelSlot:
         with self._lock:
             try:
                 version = resolve(self.store, self.spec.name, self.ref)
-            except NotFoundError:  # the store answered: the reference names nothing now
-                self.store_ok = True
+            except NotFoundError as exc:  # the store answered: the reference names nothing now
+                self.store_ok, self.unresolved = True, str(exc)
                 raise
             except Exception:
                 self.store_ok = False
                 raise
-            self.store_ok = True
+            self.store_ok, self.unresolved = True, None
             if self.current is not None and self.current.version == version["version"]:
                 return False
             served = self._load(version)
