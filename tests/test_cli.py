@@ -320,3 +320,12 @@ def test_every_command_and_option_is_documented() -> None:
         if (option if option else f"`{name}`") not in reference
     ]
     assert not missing, f"undocumented commands or options: {missing}"
+    commands = [name for name, _ in walk(typer.main.get_command(app), "loopml")][1:]
+    groups = {name.rsplit(" ", 1)[0] for name in commands if name.count(" ") == 2}
+    not_in_table = [
+        name for name in commands if name not in groups and f"[`{name}`](#" not in reference
+    ]
+    assert not not_in_table, f"commands missing from the table of commands: {not_in_table}"
+    shown_help = reference.split("$ loopml --help", 1)[1].split("```", 1)[0]
+    top = {name.split(" ")[1] for name in commands}
+    assert not [n for n in top if f"\n  {n} " not in shown_help], "the --help block is stale"

@@ -1065,7 +1065,7 @@ def models_history(
         return
     from loopml.registry.render import print_history
 
-    print_history(events)
+    print_history(events, alias)
 
 
 @experiments_app.command("report")

@@ -57,6 +57,10 @@ def test_bad_rows_get_their_reasons(features: pd.DataFrame, signature: Signature
     assert allowed.reasons.iloc[1] == "`distance` is not a number"
     assert allowed.reasons.iloc[3] == "`flight_date` is not a date"
     assert allowed.out_of_range == {"temp": 1}
+    infinite = features.head(5).astype({"distance": float})
+    infinite.loc[infinite.index[4], "distance"] = np.inf  # rejected, not "outside the range"
+    checked = signature.check(infinite)
+    assert not checked.valid[4] and "distance" not in checked.out_of_range
     rejected = signature.check(rows, unknown="reject")
     assert not rejected.valid[2] and "category training never saw" in rejected.reasons.iloc[2]
 

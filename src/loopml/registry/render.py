@@ -100,10 +100,12 @@ def print_event(event: dict[str, Any]) -> None:
     console.print(text)
 
 
-def print_history(events: list[dict[str, Any]]) -> None:
-    """`models history`: the audit log of alias changes."""
+def print_history(events: list[dict[str, Any]], alias: str | None = None) -> None:
+    """`models history`: the audit log of alias changes (of `alias` when given)."""
     if not events:
-        console.print("No alias changes yet.")
+        console.print(
+            "No alias changes yet." if alias is None else f"No changes of alias `{alias}`."
+        )
         return
     lines = [
         [

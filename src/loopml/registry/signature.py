@@ -118,11 +118,12 @@ class Signature:
                     rows = np.flatnonzero(failed)
                     problems.append(Problem(column.name, rows, why))
                     valid[rows] = False
+        for column in self.columns:  # among the rows that pass: a rejected one is not counted
             if column.min is not None and column.max is not None:
                 numbers = as_floats(columns[column.name])
-                outside = np.count_nonzero((numbers < column.min) | (numbers > column.max))
-                if outside:
-                    out_of_range[column.name] = int(outside)
+                outside = valid & ((numbers < column.min) | (numbers > column.max))
+                if outside.any():
+                    out_of_range[column.name] = int(np.count_nonzero(outside))
         index = data.index if isinstance(data, pd.DataFrame) else pd.RangeIndex(len(columns))
         return Checked(valid, problems, index, out_of_range)
 
