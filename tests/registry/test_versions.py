@@ -43,6 +43,11 @@ def test_every_run_is_a_numbered_version(registry_project: Path) -> None:
     shown = run_json("models", "show", "1", cwd=registry_project)
     assert shown["card"]["inputs"] and shown["signature"]["columns"]
     assert shown["artifact_sha256"] == versions[1]["sha256"]
+    radius = next(c for c in shown["signature"]["columns"] if c["name"] == "mean radius")
+    printed = loopml("models", "show", "1", cwd=registry_project, check=True).stdout
+    line = next(line for line in printed.splitlines() if "mean radius" in line)
+    assert "Input signature" in printed and "numeric" in line
+    assert f"{radius['min']:.4g} to {radius['max']:.4g}" in line
 
 
 def test_references_resolve_the_same_everywhere(registry_project: Path, tmp_path: Path) -> None:

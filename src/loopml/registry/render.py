@@ -81,7 +81,28 @@ def print_version(row: dict[str, Any]) -> None:
     console.print(table("Test metrics", ["metric", "model", "baseline"], lines))
     for goal in row["goals"]:
         console.print(f"Goal {goal['goal']}: {goal['status']}")
-    console.print("Inputs: " + ", ".join(card["inputs"]))
+    columns = (row.get("signature") or {}).get("columns")
+    if columns:
+        lines = [
+            [c["name"], c["role"], "yes" if c["nullable"] else "no", _seen(c)] for c in columns
+        ]
+        console.print(table("Input signature", ["input", "role", "may be missing", "seen"], lines))
+    else:
+        console.print("Inputs: " + ", ".join(card["inputs"]))
+
+
+def _seen(column: dict[str, Any]) -> str:
+    """What training saw of a column: its range, span or categories."""
+    if column.get("min") is not None:
+        return f"{fmt(column['min'])} to {fmt(column['max'])}"
+    if column.get("earliest") is not None:
+        return f"{column['earliest'][:10]} to {column['latest'][:10]}"
+    categories = column.get("categories")
+    if categories:
+        shown = ", ".join(categories[:5]) + (", …" if len(categories) > 5 else "")
+        more = "" if column.get("complete", True) else "+"  # more seen than recorded
+        return f"{len(categories):,}{more} categories: {shown}"
+    return ""
 
 
 def print_event(event: dict[str, Any]) -> None:

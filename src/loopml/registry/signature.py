@@ -39,6 +39,10 @@ class ColumnSignature:
     complete: bool = True  # False when more categories existed than were recorded
     min: float | None = None  # numeric: the observed range
     max: float | None = None
+    # datetime: the observed span (ISO 8601), for the record; new dates are later by nature,
+    # so rows outside it are not counted as out of range
+    earliest: str | None = None
+    latest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,11 @@ def infer_signature(frame: pd.DataFrame, roles: dict[str, str]) -> Signature:
                     max=None if pd.isna(high) else float(high),
                 )
             )
+        elif role == "datetime":
+            stamps = column_timestamps(as_columns(frame[[name]]), name)
+            stamps = stamps[~np.isnat(stamps)]
+            span = (str(stamps.min()), str(stamps.max())) if len(stamps) else (None, None)
+            columns.append(ColumnSignature(name, role, nullable, earliest=span[0], latest=span[1]))
         else:
             columns.append(ColumnSignature(name, role, nullable))
     return Signature(columns)
