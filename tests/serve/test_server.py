@@ -211,9 +211,14 @@ def _in_flight(server: Server, records: list[dict]) -> tuple[threading.Thread, d
 
 def test_limits_answer_413_503_504(trained_demo: object) -> None:
     args = ("--max-rows", "300", "--max-body-mb", "0.2", "--max-concurrency", "1")
-    with serving(trained_demo.root, "latest", *args, "--timeout", "0.001") as server:
+    with serving(
+        trained_demo.root, "latest", *args, "--timeout", "0.001", "--unknown", "reject"
+    ) as server:
         names = _names(server)
         records = demo_records(trained_demo.root, 300, names)
+        unseen = _bad(server, [records[0], records[1] | {"origin": "BOS"}])  # checked first
+        assert [(e["row"], e["field"]) for e in unseen["errors"]] == [(1, "origin")]
+        assert "never saw" in unseen["errors"][0]["problem"] and "BOS" not in str(unseen)
         too_many = server.post(records + records[:1])
         assert too_many.status_code == 413 and "300" in too_many.json()["detail"]
         huge = server.post([records[0] | {"tailnum": "N" * 300_000}])
