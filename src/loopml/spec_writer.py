@@ -102,11 +102,7 @@ store:
 def _section(title: str, rows: list[tuple[str, str]], default: bool) -> str:
     """A section with its title comment and a comment per key, aligned; commented out (and
     said to hold the defaults) when `default`, so uncommenting it changes nothing."""
-    title += (
-        " These are the defaults; uncomment the section to change them."
-        if default
-        else ""
-    )
+    title += " These are the defaults; uncomment the section to change them." if default else ""
     width = max(len(text) for text, _ in rows) + 2
     lines = [f"{text:<{width}}# {comment}" if comment else text for text, comment in rows]
     prefix = "# " if default else ""
