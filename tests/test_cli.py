@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -14,8 +15,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 from sklearn.datasets import load_diabetes, load_iris
 
+from loopml.spec import Monitor, Retrain, load_spec
 from tests.commands import loopml, run_json
 
 HEAVY = (
@@ -178,6 +181,36 @@ def test_init_asks_in_a_terminal(tmp_path: Path, demo_csv: Path) -> None:
     os.close(main)
     text = (tmp_path / "loopml.yaml").read_text()
     assert 'target: "late"' in text and "task: binary" in text
+
+
+def _uncommented(text: str, section: str) -> str:
+    """`text` with the commented-out `section:` block (up to its blank line) uncommented."""
+    lines = text.splitlines()
+    at = lines.index(f"# {section}:")
+    while at < len(lines) and lines[at].startswith("# "):
+        lines[at] = lines[at][2:]
+        at += 1
+    return "\n".join(lines) + "\n"
+
+
+def test_init_shows_monitor_and_retrain_defaults_commented_out(
+    tmp_path: Path, demo_csv: Path
+) -> None:
+    shutil.copy(demo_csv, tmp_path / "flights.csv")
+    for args in (("--demo",), ("--data", "flights.csv", "--target", "late", "--force")):
+        loopml("init", *args, cwd=tmp_path, check=True)
+        path = tmp_path / "loopml.yaml"
+        text = path.read_text()
+        assert "\n# monitor:\n" in text and "\n# retrain:\n" in text
+        assert "#     error_rate: 0.05" in text and "#   webhook: null" in text
+        spec = load_spec(path)  # commented out: the file loads, with the defaults
+        assert spec.monitor == Monitor() and spec.retrain == Retrain()
+        # Uncommented as they are, the sections are valid and change nothing.
+        path.write_text(_uncommented(_uncommented(text, "monitor"), "retrain"))
+        raw = yaml.safe_load(path.read_text())
+        assert raw["monitor"]["alerts"]["error_rate"] == 0.05
+        assert raw["retrain"]["min_rows"] == 100 and len(raw["retrain"]) == 7
+        assert load_spec(path) == spec
 
 
 @pytest.fixture

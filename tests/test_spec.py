@@ -97,12 +97,19 @@ def test_written_spec_reads_back_identically(tmp_path: Path) -> None:
             cleaning={"drop_columns": ["notes"], "drop_leaking_columns": True},
             seed=7,
             data={"path": "data/c.csv", "delimiter": ";", "encoding": "latin-1"},
+            monitor={
+                "since": "24h",
+                "alerts": {"feature_psi": {"distance": 0.2, "*": 0.5}, "latency_p99_ms": 25},
+                "webhook": {"url": "https://hooks.example.com/x", "headers": {"A": "${T}"}},
+            },
+            retrain={"data": {"window": "14d", "combine": True}, "margin": 0.01, "on": []},
         )
     )
     path = tmp_path / "loopml.yaml"
     path.write_text(render_spec(spec))
     text = path.read_text()
     assert text.count("#") > 10  # commented
+    assert "\nmonitor:\n" in text and "\nretrain:\n" in text  # changed: not commented out
     assert load_spec(path) == spec
     assert load_spec(path).fingerprint() == spec.fingerprint()
 
@@ -150,6 +157,9 @@ def test_retrain_policies_and_their_problems() -> None:
     assert source.retrain.data.source().path == "new.csv"
     sql = {"url": "sqlite:///x.db", "query": "select * from labelled"}
     assert validate_spec(with_(retrain={"data": sql})).retrain.data.source().kind == "sql"
+    # YAML reads a bare `on:` key as true; in `retrain` it is `retrain.on`.
+    bare = yaml.safe_load("retrain:\n  on: [metric_drop, goal]\n")
+    assert validate_spec(with_(**bare)).retrain.on == ["metric_drop", "goal"]
     for retrain, fragment in (
         ({"data": {"window": "7d", "path": "new.csv"}}, "one data policy, not window and path"),
         ({"data": {"window": "last week"}}, "key `retrain.data.window`: 'last week' is neither"),

@@ -327,12 +327,14 @@ class Project:
         webhook, and (with `report`) an HTML report written.
 
         `ref` defaults to `production` when that alias exists, else `latest`; `since` to the
-        spec's `monitor.since`. With `retrain`, an alert
-        runs `retrain` with the check as its trigger: `result.retrain` holds the decision, or
-        `{"error": ...}` when it could not run (the check is kept either way).
+        spec's `monitor.since`, `until` to now (the window is refused when it is empty). With
+        `retrain`, an alert of a rule in `retrain.on` runs `retrain` with the check as its
+        trigger: `result.retrain` holds the decision, `{"decision": "skipped", "reason": ...}`
+        when no such alert fired, or `{"error": ...}` when it could not run (the check is kept
+        either way).
         """
-        from loopml.monitor.alerts import post_alerts
-        from loopml.monitor.check import check_window, parse_since
+        from loopml.monitor.alerts import post_alerts, unset_header_notes, webhook_headers
+        from loopml.monitor.check import check_window, parse_window
         from loopml.monitor.feedback import feedback_folder, read_feedback
         from loopml.monitor.log import event_folder, prediction_folder
         from loopml.registry.versions import resolve
@@ -345,8 +347,7 @@ class Project:
             )
         version = resolve(self.store, self.spec.name, str(ref))
         settings = self.spec.monitor
-        start = parse_since(since or settings.since)
-        end = None if until is None else parse_since(until)
+        start, end = parse_window(since, until, settings.since)
         result = check_window(
             self.store,
             self.spec.name,
@@ -360,12 +361,14 @@ class Project:
             events_folder=event_folder(self),
             periods=settings.periods if report else 0,
         )
+        if settings.webhook is not None:
+            result.notes += unset_header_notes(webhook_headers(settings.webhook)[1])
         if result.alerts and settings.webhook is not None:
             payload = {
                 "project": self.spec.name,
                 "model_version": result.version,
-                "since": None if start is None else start.isoformat(),
-                "until": None if end is None else end.isoformat(),
+                "since": start.isoformat(),
+                "until": end.isoformat(),
                 "rows": result.rows,
                 "alerts": result.alerts,
             }
@@ -387,16 +390,26 @@ class Project:
                 "result": data,
             }
         )
-        if retrain and any(alert["rule"] in self.spec.retrain.on for alert in result.alerts):
-            from loopml.errors import LoopmlError
-
-            try:
-                decision = self.retrain(ref, check_id=result.check_id, progress=progress)
-            except LoopmlError as exc:
-                result.retrain = {"error": exc.message}
-            else:
-                result.retrain = decision.to_dict()
+        if retrain:
+            result.retrain = self._triggered_retrain(ref, result, progress)
         return result
+
+    def _triggered_retrain(
+        self, ref: str, result: Any, progress: Progress | None
+    ) -> dict[str, Any]:
+        """What `monitor --retrain` did after the check `result`: the decision, why it did not
+        retrain (`decision: skipped`), or `{"error": ...}` when the retrain could not run."""
+        from loopml.errors import LoopmlError
+        from loopml.monitor.retrain import retrain_skipped
+
+        skipped = retrain_skipped(result.alerts, self.spec.retrain.on)
+        if skipped is not None:
+            return skipped
+        try:
+            decision = self.retrain(ref, check_id=result.check_id, progress=progress)
+        except LoopmlError as exc:
+            return {"error": exc.message}
+        return decision.to_dict()
 
     def retrain(
         self,
@@ -467,18 +480,19 @@ class Project:
         difference) with `power`. `since` defaults to the spec's `monitor.since`; `variant`
         (challenger or shadow) keeps one comparison. Returns an ExperimentReport (`to_dict()`).
         """
-        from loopml.monitor.check import parse_since
+        from loopml.monitor.check import parse_window
         from loopml.monitor.experiments import experiment_report
         from loopml.monitor.feedback import feedback_folder, read_feedback
         from loopml.monitor.log import prediction_folder
 
+        start, end = parse_window(since, until, self.spec.monitor.since)
         return experiment_report(
             self.store,
             self.spec,
             prediction_folder(self),
             read_feedback(feedback_folder(self)),
-            since=parse_since(since or self.spec.monitor.since),
-            until=None if until is None else parse_since(until),
+            since=start,
+            until=end,
             metric=metric,
             variant=variant,
             alpha=alpha,

@@ -763,7 +763,10 @@ def monitor(
     ] = False,
     retrain: Annotated[
         bool,
-        typer.Option("--retrain", help="When an alert fires, run `loopml retrain` (gated)."),
+        typer.Option(
+            "--retrain",
+            help="When an alert of a rule in retrain.on fires, run `loopml retrain` (gated).",
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -799,6 +802,8 @@ def _print_triggered_retrain(retrain: dict[str, Any]) -> None:
 
     if "error" in retrain:
         console.print(f"Retrain not done: {retrain['error']}")
+    elif retrain.get("decision") == "skipped":
+        console.print(f"No retraining: {retrain['reason']}.")
     else:
         print_retrain(retrain)
 

@@ -412,6 +412,14 @@ class Retrain(_Section):
         ]
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_on(cls, value: Any) -> Any:
+        """YAML 1.1 reads a bare `on:` key as the boolean true: it means `on` here."""
+        if isinstance(value, dict) and True in value and "on" not in value:
+            value = {("on" if key is True else key): item for key, item in value.items()}
+        return value
+
     @field_validator("data", mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from loopml.spec import METRICS, SERVICE_METRICS, ProjectSpec
+from loopml.spec import METRICS, SERVICE_METRICS, Monitor, ProjectSpec, Retrain
 
 
 def _scalar(value: object) -> str:
@@ -92,7 +92,93 @@ seed: {spec.seed}
 store:
   metadata: {_scalar(store.metadata)}
   artifacts: {_scalar(store.artifacts)}
+
+{_monitor_section(spec.monitor)}
+
+{_retrain_section(spec.retrain)}
 """
+
+
+def _section(title: str, rows: list[tuple[str, str]], default: bool) -> str:
+    """A section with its title comment and a comment per key, aligned; commented out (and
+    said to hold the defaults) when `default`, so uncommenting it changes nothing."""
+    title += " These are the defaults; uncomment the section to change them." if default else ""
+    width = max(len(text) for text, _ in rows) + 2
+    lines = [f"{text:<{width}}# {comment}" if comment else text for text, comment in rows]
+    prefix = "# " if default else ""
+    return "\n".join(_wrap_comment(title) + [prefix + line for line in lines])
+
+
+def _wrap_comment(text: str, width: int = 92) -> list[str]:
+    import textwrap
+
+    return ["# " + line for line in textwrap.wrap(text, width - 2)]
+
+
+def _monitor_section(monitor: Monitor) -> str:
+    """`monitor:` — drift thresholds, alert rules and the webhook of `loopml monitor`."""
+    drift, alerts, hook = monitor.drift, monitor.alerts, monitor.webhook
+    webhook = (
+        ("  webhook: null", 'or {url: "https://…", headers: {Authorization: "Bearer ${TOKEN}"}}')
+        if hook is None
+        else (f"  webhook: {_scalar(hook.model_dump(mode='json'))}", "${VAR} reads the environment")
+    )
+    rows = [
+        ("monitor:", ""),
+        (f"  since: {_scalar(monitor.since)}", "default window: 30m, 2h, 7d, 1w or an ISO time"),
+        ("  drift:", "when a feature (or the dataset) drifts"),
+        (f"    small_sample: {drift.small_sample}", "up to this many values a test decides"),
+        (f"    p_value: {drift.p_value}", "a test's p-value below this is drift"),
+        (f"    wasserstein: {drift.wasserstein}", "numbers, larger samples: distance in stds"),
+        (f"    jensen_shannon: {drift.jensen_shannon}", "categories, larger samples: distance"),
+        (f"    psi: {drift.psi}", "PSI marked from here on (it does not decide)"),
+        (f"    missing_rate: {drift.missing_rate}", "a change of the missing rate that is drift"),
+        (f"    new_categories: {drift.new_categories}", "share of unseen categories that is drift"),
+        (f"    dataset_share: {drift.dataset_share}", "share of drifted features (by importance)"),
+        (f"    min_rows: {drift.min_rows}", "features with fewer values are not judged"),
+        ("  alerts:", "the rules that raise alerts (exit 1); null turns one off"),
+        (f"    dataset_drift: {_yaml_bool(alerts.dataset_drift)}", "the dataset drifted"),
+        (f"    prediction_drift: {_yaml_bool(alerts.prediction_drift)}", "the predictions drifted"),
+        (f"    feature_psi: {_scalar(alerts.feature_psi)}", 'column (or "*") -> PSI limit'),
+        (f"    metric_drop: {_scalar(alerts.metric_drop)}", "metric worse than at test by more"),
+        (f"    estimated: {_yaml_bool(alerts.estimated)}", "judge the label-free estimate too"),
+        (f"    latency_p99_ms: {_scalar(alerts.latency_p99_ms)}", "p99 latency limit (ms)"),
+        (f"    error_rate: {_scalar(alerts.error_rate)}", "share of refused or failed requests"),
+        (f"    dropped_rows: {_scalar(alerts.dropped_rows)}", "prediction-log rows dropped"),
+        (f"    min_requests: {alerts.min_requests}", "service rules wait for this many requests"),
+        webhook,
+        (f"  periods: {monitor.periods}", "time spans of the report's charts"),
+    ]
+    title = (
+        "Monitoring: how `loopml monitor` judges the prediction log, which alerts it raises "
+        "and where it posts them (docs/guide/monitor.md)."
+    )
+    return _section(title, rows, monitor == Monitor())
+
+
+def _retrain_section(retrain: Retrain) -> str:
+    """`retrain:` — the new data and the gate of `loopml retrain` and `monitor --retrain`."""
+    data = retrain.data.model_dump(mode="json", exclude_defaults=True)
+    rows = [
+        ("retrain:", ""),
+        (f"  data: {_scalar(data)}", "{}: labelled predictions of 30d; or 14d, all, {path: …}"),
+        (f"  holdout: {retrain.holdout}", "share of the new rows both models are scored on"),
+        (f"  search: {retrain.search}", "reuse (the champion's model refitted) | fresh"),
+        (f"  margin: {retrain.margin}", "how much better the challenger must be to replace it"),
+        (f"  min_rows: {retrain.min_rows}", "fewest new rows a retrain runs on"),
+        (f"  time_budget: {_scalar(retrain.time_budget)}", "seconds (null: train.time_budget)"),
+    ]
+    on = "the alert rules that make `loopml monitor --retrain` retrain"
+    rows += (
+        [("  on:", on)] + [(f"    - {rule}", "") for rule in retrain.on]
+        if retrain.on
+        else [("  on: []", on)]
+    )
+    title = (
+        "Retraining: where `loopml retrain` (and `loopml monitor --retrain`) gets new rows and "
+        "when its challenger replaces the champion (docs/guide/retrain.md)."
+    )
+    return _section(title, rows, retrain == Retrain())
 
 
 def _yaml_bool(value: bool) -> str:

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pytest
 
-from loopml.monitor.alerts import post_alerts, raise_alerts
+from loopml.monitor.alerts import post_alerts, raise_alerts, unset_header_notes
 from loopml.monitor.check import MonitorResult
 from loopml.monitor.drift import FeatureDrift
 from loopml.spec import Alerts, Goal, Webhook
@@ -170,6 +170,32 @@ def test_webhook_retries_server_errors_then_delivers(monkeypatch: pytest.MonkeyP
     assert delivery == {"delivered": True, "attempts": 3, "status": 200}
     assert [body for body, _ in _Hook.received] == [PAYLOAD] * 3
     assert {auth for _, auth in _Hook.received} == {"Bearer s3cret"}
+
+
+def test_a_header_naming_an_unset_variable_is_not_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HOOK_TOKEN", raising=False)
+    monkeypatch.setenv("HOOK_TEAM", "ml")
+    monkeypatch.setenv("HOOK_EMPTY", "")
+    headers = {
+        "Authorization": "Bearer ${HOOK_TOKEN}",
+        "X-Team": "${HOOK_TEAM}",
+        "X-Both": "${HOOK_EMPTY}:${HOOK_TOKEN}",
+    }
+    with _hook([]) as url:
+        delivery = post_alerts(Webhook(url=url, retries=0, headers=headers), PAYLOAD)
+    [(_, auth)] = _Hook.received
+    assert auth is None  # not "Bearer "
+    assert delivery["delivered"] is True
+    assert delivery["headers_not_sent"] == {
+        "Authorization": ["HOOK_TOKEN"],
+        "X-Both": ["HOOK_EMPTY", "HOOK_TOKEN"],
+    }
+    assert unset_header_notes(delivery["headers_not_sent"]) == [
+        "monitor.webhook.headers.Authorization is not sent: ${HOOK_TOKEN} is unset or empty in "
+        "the environment of `loopml monitor`",
+        "monitor.webhook.headers.X-Both is not sent: ${HOOK_EMPTY}, ${HOOK_TOKEN} are unset or "
+        "empty in the environment of `loopml monitor`",
+    ]
 
 
 def test_webhook_gives_up_without_raising() -> None:

@@ -186,6 +186,7 @@ def test_bad_reports_are_one_sentence(demo_copy: Path) -> None:
     assert "between 0 and 1" in refused(alpha=2.0)
     assert "positive difference" in refused(min_effect=-1.0)
     assert "neither a duration" in refused(since="yesterday")
+    assert "--until '3h'" in refused(since="2h", until="3h")  # before its start: empty
     _label(demo_copy, ["a0", "a1", "b0"], np.array(["no", "yes", "perhaps"]))
     few = _report(demo_copy)
     assert few["comparisons"][0]["verdict"] == "too few labels"

@@ -118,7 +118,10 @@ def test_monitor_retrains_only_when_an_alert_fires(shop: Path) -> None:
     score_and_label(shop, shop_rows(600, seed=3, key="x1", first=0), "calm")
     calm = loopml("monitor", "--since", "1h", "--retrain", "--json", cwd=shop)
     result = json.loads(calm.stdout)
-    assert calm.returncode == 0 and result["alerts"] == [] and "retrain" not in result
+    assert calm.returncode == 0 and result["alerts"] == []
+    assert result["retrain"] == {"decision": "skipped", "reason": "no alert fired", "alerts": []}
+    shown = loopml("monitor", "--since", "1h", "--retrain", "--no-report", cwd=shop)
+    assert shown.returncode == 0 and "No retraining: no alert fired." in shown.stdout
 
     boundary = datetime.now(UTC).isoformat()
     _spec(shop, data={"window": boundary}, margin=0.9)
@@ -151,7 +154,7 @@ def test_monitor_retrains_only_when_an_alert_fires(shop: Path) -> None:
     project = Project(shop / "loopml.yaml")
     try:
         checks = project.store.meta.monitor_checks(project.spec.name)
-        assert len(checks) == 4 and [r.decision for r in project.retrains()] == ["promoted", "kept"]
+        assert len(checks) == 5 and [r.decision for r in project.retrains()] == ["promoted", "kept"]
         assert [v["version"] for v in project.models()] == [3, 2, 1]
     finally:
         project.close()

@@ -38,7 +38,11 @@ def test_refused_requests_raise_the_error_rate_alert_and_reach_the_webhook(
             demo_copy,
             {
                 "alerts": {"error_rate": 0.1, "min_requests": 10, "latency_p99_ms": 60_000},
-                "webhook": {"url": url, "retries": 0},
+                "webhook": {
+                    "url": url,
+                    "retries": 0,
+                    "headers": {"Authorization": "Bearer ${LOOPML_TEST_UNSET_TOKEN}"},
+                },
                 "periods": 4,
             },
         )
@@ -46,13 +50,21 @@ def test_refused_requests_raise_the_error_rate_alert_and_reach_the_webhook(
         proc = loopml("monitor", "--since", "1h", "--json", "--report", str(report), cwd=demo_copy)
     assert proc.returncode == 1, proc.stderr
     result = json.loads(proc.stdout)
+    # The token's variable is unset: the header is left out (not "Bearer "), and said so.
+    assert result["webhook"]["headers_not_sent"] == {"Authorization": ["LOOPML_TEST_UNSET_TOKEN"]}
+    assert any(
+        "Authorization is not sent: ${LOOPML_TEST_UNSET_TOKEN}" in n for n in result["notes"]
+    )
+    [(body, auth)] = _Hook.received
+    assert auth is None
+    # The window's end is the time the check ran, in the output and in the webhook's body.
+    assert result["until"] is not None and body["until"] == result["until"]
     assert result["requests"] == 30 and result["rows"] == 30
     assert result["service"]["errors"] == 10
     assert abs(result["service"]["error_rate"] - 10 / 40) < 1e-9
     rules = {a["rule"] for a in result["alerts"]}
     assert "error_rate" in rules and "latency_p99" not in rules
-    assert result["webhook"] == {"delivered": True, "attempts": 1, "status": 200}
-    [(body, _)] = _Hook.received
+    assert result["webhook"]["delivered"] is True and result["webhook"]["status"] == 200
     assert body["model_version"] == result["model_version"]
     assert {a["rule"] for a in body["alerts"]} == rules
     assert result["estimated"]["metric"] == "roc_auc" and result["estimated"]["value"] > 0.5
@@ -71,9 +83,11 @@ def test_refused_requests_raise_the_error_rate_alert_and_reach_the_webhook(
         demo_copy,
         {"alerts": {"error_rate": 0.1, "min_requests": 10}, "webhook": {"url": url, "retries": 0}},
     )
-    proc = loopml("monitor", "--since", "1h", "--no-report", cwd=demo_copy)
+    proc = loopml("monitor", "--since", "1h", "--no-report", "--retrain", cwd=demo_copy)
     assert proc.returncode == 1 and "ALERT error_rate" in proc.stdout
     assert "Could not post the alerts" in proc.stdout and "Report:" not in proc.stdout
+    # A service alert is no reason to train a new model (retrain.on), and the output says so.
+    assert "No retraining: the alerts that fired (error_rate) are not in retrain.on" in proc.stdout
 
 
 def test_bad_monitor_settings_are_named(demo_copy: Path) -> None:

@@ -14,6 +14,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from loopml.serve.metrics import ServeMetrics
 from tests.commands import loopml
 from tests.serve.conftest import Server, demo_records, serving
 
@@ -177,6 +178,11 @@ def test_a_token_guards_predict_and_metadata(trained_demo: object) -> None:
         assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
         assert server.post(records).status_code == 401
         assert server.post(records, headers=auth).status_code == 200
+        text = httpx.get(f"{server.url}/metrics", headers=auth).text
+        # A request without the token is counted, but it is not the model failing: no error.
+        assert 'loopml_requests_total{model_version="none",status="401"} 2.0' in text
+        assert 'loopml_request_latency_seconds_count{model_version="none",status="401"} 2.0' in text
+        assert "loopml_errors_total{" not in text
 
 
 def _slow_body(records: list[dict], started: threading.Event) -> Iterator[bytes]:
@@ -251,12 +257,16 @@ def test_two_workers_answer(trained_demo: object) -> None:
         answers = [server.post(records) for _ in range(20)]
         assert {a.status_code for a in answers} == {200}
         assert len({a.json()["request_id"] for a in answers}) == 20
+        refused = [server.post([records[0] | {"distance": "far"}]) for _ in range(4)]
+        assert {a.status_code for a in refused} == {422}
         # Each scrape sums both workers' counts, whichever worker answers it.
+        version = ("model_version", "1")
         for _ in range(3):
-            total = _samples(server)[
-                ("loopml_requests_total", (("model_version", "1"), ("status", "200")))
-            ]
-            assert total == 20
+            samples = _samples(server)
+            assert samples[("loopml_requests_total", (version, ("status", "200")))] == 20
+            latency = ("loopml_request_latency_seconds_count", (version, ("status", "422")))
+            assert samples[latency] == 4
+            assert samples[("loopml_errors_total", (("kind", "refused"), version))] == 4
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(timeout=30) == 0
 
@@ -398,7 +408,10 @@ def test_metrics_speak_prometheus_and_count_what_was_served(
         assert delta("loopml_predictions_total", model_version="1", label=label) == labels.count(
             label
         )
-    assert delta("loopml_request_latency_seconds_count", model_version="1") == 10
+    assert delta("loopml_request_latency_seconds_count", model_version="1", status="200") == 10
+    assert delta("loopml_request_latency_seconds_count", model_version="1", status="422") == 1
+    assert delta("loopml_errors_total", model_version="1", kind="refused") == 1
+    assert delta("loopml_errors_total", model_version="1", kind="failed") == 0
     info = [v for (name, labels), v in after.items() if name == "loopml_model_info"]
     assert info == [1.0]
     assert after[("loopml_log_dropped_rows", ())] == 0
@@ -412,6 +425,27 @@ def test_metrics_speak_prometheus_and_count_what_was_served(
         time.sleep(0.2)
     assert idle[key] - before.get(key, 0) == served
     assert idle[("loopml_log_buffered_rows", ())] == 0
+
+
+def test_metrics_count_records_without_classes_and_each_kind_of_error() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    metrics = ServeMetrics()
+    metrics.observe(version=2, status=200, seconds=0.001, records=3)  # no classes: no labels
+    for status in (413, 422, 500, 504, 401):
+        metrics.observe(version=2, status=status, seconds=0.002)
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(metrics.render().decode())
+        for sample in family.samples
+    }
+    version = ("model_version", "2")
+    assert samples[("loopml_records_total", (version,))] == 3
+    assert samples[("loopml_errors_total", (("kind", "refused"), version))] == 2
+    assert samples[("loopml_errors_total", (("kind", "failed"), version))] == 2
+    for status in ("200", "401", "500"):
+        key = ("loopml_request_latency_seconds_count", (version, ("status", status)))
+        assert samples[key] == 1
 
 
 def test_feedback_by_request_id_over_http_and_from_a_file(

@@ -2,6 +2,7 @@
 
     alerts = raise_alerts(result, rules, goals)   # list of {rule, message, value, threshold}
     delivery = post_alerts(webhook, payload)      # {delivered, attempts, status | error}
+    headers, unset = webhook_headers(webhook)     # `${VAR}` read; headers naming an unset one left out
 
 Rules: the dataset verdict (share of drifted features), prediction drift, one feature's PSI,
 a metric drop (observed on labelled predictions, or estimated from the probabilities),
@@ -191,20 +192,25 @@ def _alert(rule: str, message: str, value: Any, threshold: Any, **extra: Any) ->
 
 
 def post_alerts(webhook: Webhook, payload: dict[str, Any]) -> dict[str, Any]:
-    """POST `payload` as JSON to the webhook, retrying with backoff; never raises."""
+    """POST `payload` as JSON to the webhook, retrying with backoff; never raises.
+
+    A header whose `${VAR}` is unset is not sent; `headers_not_sent` then names it and its
+    variables."""
     import urllib.error
     import urllib.request
 
     body = json.dumps(payload, default=str).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "loopml-monitor"}
-    headers |= {name: _expand(value) for name, value in webhook.headers.items()}
+    expanded, unset = webhook_headers(webhook)
+    headers |= expanded
+    extra: dict[str, Any] = {"headers_not_sent": unset} if unset else {}
     attempts, error = 0, None
     for attempt in range(webhook.retries + 1):
         attempts = attempt + 1
         request = urllib.request.Request(webhook.url, data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=webhook.timeout_s) as response:
-                return {"delivered": True, "attempts": attempts, "status": response.status}
+                return {"delivered": True, "attempts": attempts, "status": response.status} | extra
         except urllib.error.HTTPError as exc:
             error = f"HTTP {exc.code}"
             if 400 <= exc.code < 500 and exc.code not in (408, 429):
@@ -214,9 +220,31 @@ def post_alerts(webhook: Webhook, payload: dict[str, Any]) -> dict[str, Any]:
         if attempt < webhook.retries:
             time.sleep(min(0.5 * 2**attempt, 8.0))
     log.warning("could not post %d alert(s) to the webhook: %s", len(payload["alerts"]), error)
-    return {"delivered": False, "attempts": attempts, "error": error}
+    return {"delivered": False, "attempts": attempts, "error": error} | extra
 
 
-def _expand(value: str) -> str:
-    """`${NAME}` in a header value is read from the environment (secrets stay out of yaml)."""
-    return re.sub(r"\$\{(\w+)\}", lambda m: os.environ.get(m.group(1), ""), value)
+_VARIABLE = re.compile(r"\$\{(\w+)\}")
+
+
+def webhook_headers(webhook: Webhook) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The webhook's headers with each `${NAME}` read from the environment (secrets stay out
+    of yaml), less those naming a variable that is unset or empty (header -> its variables)."""
+    headers, unset = {}, {}
+    for name, value in webhook.headers.items():
+        missing = [var for var in _VARIABLE.findall(value) if not os.environ.get(var)]
+        if missing:
+            unset[name] = missing
+        else:
+            headers[name] = _VARIABLE.sub(lambda m: os.environ[m.group(1)], value)
+    return headers, unset
+
+
+def unset_header_notes(unset: dict[str, list[str]]) -> list[str]:
+    """One sentence per webhook header left out because its variables are unset."""
+    return [
+        f"monitor.webhook.headers.{name} is not sent: "
+        + ", ".join(f"${{{var}}}" for var in variables)
+        + f" {'is' if len(variables) == 1 else 'are'} unset or empty in the environment of "
+        "`loopml monitor`"
+        for name, variables in unset.items()
+    ]

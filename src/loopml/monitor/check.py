@@ -38,10 +38,11 @@ class _Effort:
     draws: int
     estimate_rows: int
     ordered_rows: int
+    every_metric: bool  # every metric of the task on labelled predictions, or the primary only
 
 
-WINDOW = _Effort(DRAWS, MAX_ROWS, ORDERED_ROWS)
-PERIOD = _Effort(50, 5_000, 20_000)  # each period is a point on a chart: less will do
+WINDOW = _Effort(DRAWS, MAX_ROWS, ORDERED_ROWS, every_metric=True)
+PERIOD = _Effort(50, 5_000, 20_000, every_metric=False)  # a point on a chart: less will do
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -93,8 +94,9 @@ class MonitorResult:
         } | extra
 
 
-def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """A start time from a duration back from now (`7d`, `2h`, `30m`, `1w`) or an ISO-8601 time."""
+def parse_since(text: str, now: datetime | None = None, *, option: str = "--since") -> datetime:
+    """A time from a duration back from now (`7d`, `2h`, `30m`, `1w`) or an ISO-8601 time;
+    `option` names where `text` came from in the error."""
     now = now or datetime.now(UTC)
     value = text.strip()
     if value[:-1].isdigit() and value[-1:].lower() in _UNITS:
@@ -103,10 +105,39 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(
-            f"--since {text!r} is neither a duration (7d, 2h, 30m, 1w) nor an ISO-8601 time "
+            f"{option} {text!r} is neither a duration (7d, 2h, 30m, 1w) nor an ISO-8601 time "
             "(2026-11-01 or 2026-11-01T08:00:00+00:00)"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_window(
+    since: str | None, until: str | None, default: str, now: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """The window [start, end) of `--since` (else `default`, the spec's `monitor.since`) and
+    `--until` (else now; a later end stops at now), refused when it holds no time."""
+    now = now or datetime.now(UTC)
+    option = "--since" if since is not None else "monitor.since"
+    text = since if since is not None else default
+    start = parse_since(text, now, option=option)
+    if start >= now:
+        raise UsageError(
+            f"{option} {text!r} is in the future ({_moment(start)}, now is {_moment(now)}); "
+            "give a start before now, e.g. 7d or 2h"
+        )
+    if until is None:
+        return start, now
+    end = parse_since(until, now, option="--until")
+    if end <= start:
+        raise UsageError(
+            f"--until {until!r} ({_moment(end)}) is not after {option} {text!r} "
+            f"({_moment(start)}): the window is empty; give an --until later than the start"
+        )
+    return start, min(end, now)
+
+
+def _moment(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def check_window(
@@ -203,7 +234,9 @@ def _judge(table: Any, events: Any, context: _Context, effort: _Effort = WINDOW)
     performance = estimated = None
     if rows:
         if context.feedback is not None:
-            performance = window_performance(table, context.feedback, version, context.run)
+            performance = window_performance(
+                table, context.feedback, version, context.run, every_metric=effort.every_metric
+            )
         estimated = estimated_performance(
             table,
             version,
@@ -297,19 +330,27 @@ def _figure(performance: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def window_performance(
-    table: Any, feedback: Any, version: dict[str, Any], run: dict[str, Any]
+    table: Any,
+    feedback: Any,
+    version: dict[str, Any],
+    run: dict[str, Any],
+    *,
+    every_metric: bool = False,
 ) -> dict[str, Any]:
-    """The version's metric on the window's labelled predictions, next to its test score."""
+    """The version's metric on the window's labelled predictions, next to its test score, with
+    a bootstrap interval; with `every_metric`, each metric of the task the same way (`metrics`)."""
     from loopml.evaluate.intervals import bootstrap_intervals
-    from loopml.evaluate.metrics import score
+    from loopml.evaluate.metrics import metrics_for, task_metrics
 
     metric, task = version["metric"], version["task"]
-    tested = (version.get("test_metrics") or {}).get(metric)
+    tests = version.get("test_metrics") or {}
     names = ["request_id", "record"] + [c for c in table.column_names if c.startswith("proba_")]
     names += ["prediction"]
     logged = table.select(names).to_pandas()
     joined = logged.merge(feedback, on=["request_id", "record"], how="inner")
-    out: dict[str, Any] = {"metric": metric, "labelled": len(joined), "test": tested}
+    out: dict[str, Any] = {"metric": metric, "labelled": len(joined), "test": tests.get(metric)}
+    if every_metric:
+        out["metrics"] = {}
     if len(joined) < 2:
         out |= {"value": None, "interval": None, "note": "too little ground truth in this window"}
         return out
@@ -332,11 +373,22 @@ def window_performance(
         proba = joined[[f"proba_{c}" for c in classes]].to_numpy(dtype=float)
         prediction = proba[:, 1] if task == "binary" else proba
         threshold = chosen.get("threshold") or 0.5
-    value = score(metric, y, prediction, classes=classes, threshold=threshold, task=task)
-    interval = bootstrap_intervals(
-        task, y, prediction, [metric], classes=classes, threshold=threshold, n_boot=300
-    )[metric]
-    return out | {"value": value, "interval": list(interval)}
+    measured = metrics_for(task) if every_metric else [metric]
+    # One scorer and one set of resamples for every metric: the point values and intervals.
+    values = task_metrics(task, y, prediction, classes=classes, threshold=threshold)
+    intervals = bootstrap_intervals(
+        task, y, prediction, measured, classes=classes, threshold=threshold, n_boot=300
+    )
+    if every_metric:
+        out["metrics"] = {
+            name: {
+                "value": values[name],
+                "interval": list(intervals[name]),
+                "test": tests.get(name),
+            }
+            for name in measured
+        }
+    return out | {"value": values[metric], "interval": list(intervals[metric])}
 
 
 def _prediction_column(table: Any, task: str, run: dict[str, Any]) -> Any:

@@ -11,6 +11,8 @@ from loopml.runs.render import fmt
 def print_check(result: dict[str, Any]) -> None:
     """`loopml monitor`: drift per feature, the dataset verdict, service health, alerts."""
     window = f"since {result['since'][:19]}" if result["since"] else "all time"
+    if result["until"]:
+        window += f" until {result['until'][:19]}"
     console.print(
         f"Model version {result['model_version']}: {result['rows']:,} logged predictions, "
         f"{result['requests']:,} requests served ({window})"
@@ -39,6 +41,13 @@ def print_check(result: dict[str, Any]) -> None:
             f"({fmt(low)}–{fmt(high)}) on {performance['labelled']:,} labelled predictions; "
             f"test {fmt(performance['test'])}"
         )
+        others = [
+            f"{name} {fmt(figure['value'])} ({fmt(figure['test'])})"
+            for name, figure in (performance.get("metrics") or {}).items()
+            if name != performance["metric"]
+        ]
+        if others:
+            console.print("  other metrics (test): " + ", ".join(others))
     elif performance:
         console.print(f"Performance: {performance.get('note')}")
     estimated = result["estimated"]

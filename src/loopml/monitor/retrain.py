@@ -187,6 +187,22 @@ def retrain_model(
     return result
 
 
+def retrain_skipped(alerts: list[dict[str, Any]], on: list[str]) -> dict[str, Any] | None:
+    """Why `monitor --retrain` does not retrain after a check raising `alerts`, or None when an
+    alert of a rule in `retrain.on` fired."""
+    fired = list(dict.fromkeys(alert["rule"] for alert in alerts))
+    if not fired:
+        return {"decision": "skipped", "reason": "no alert fired", "alerts": []}
+    if any(rule in on for rule in fired):
+        return None
+    return {
+        "decision": "skipped",
+        "reason": f"the alerts that fired ({', '.join(fired)}) are not in retrain.on "
+        f"({', '.join(on) or 'empty'})",
+        "alerts": fired,
+    }
+
+
 def _decided(spec: ProjectSpec, store: Store, result: RetrainResult) -> RetrainResult | None:
     """The earlier decision on the same champion, rows, holdout and settings, if any."""
     settings = spec.retrain.model_dump(mode="json")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loopml.report.evaluation_report import interval_text, metric_text
+from loopml.report.evaluation_report import interval_text, metric_text, signed_text
 from loopml.report.html import draw_chart, render, write_report
 from loopml.report.monitor_plots import drift_over_time_chart, series_chart
 from loopml.spec import ProjectSpec
@@ -48,6 +48,7 @@ def render_monitor_report(spec: ProjectSpec, data: dict[str, Any]) -> str:
         features=[_feature_row(f) for f in data["features"]]
         + ([_feature_row(data["prediction"])] if data["prediction"] else []),
         performance=_performance(data),
+        every_metric=_every_metric(data["performance"]),
         drift_chart=draw_chart(drift_over_time_chart, *_drift_grid(data, starts)),
         share_chart=draw_chart(
             series_chart,
@@ -111,6 +112,24 @@ def _performance(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "test": metric_text(figure.get("test")),
                 "reference": metric_text(figure.get("reference")),
                 "note": figure.get("note"),
+            }
+        )
+    return rows
+
+
+def _every_metric(performance: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Each metric of the task on the labelled predictions, next to its test value."""
+    rows = []
+    for name, figure in ((performance or {}).get("metrics") or {}).items():
+        value, test = figure["value"], figure["test"]  # NaN - x is NaN: shown as a dash
+        rows.append(
+            {
+                "metric": name,
+                "primary": name == performance["metric"],
+                "value": metric_text(figure["value"]),
+                "interval": interval_text(figure["interval"]),
+                "test": metric_text(figure["test"]),
+                "change": signed_text(None if value is None or test is None else value - test),
             }
         )
     return rows

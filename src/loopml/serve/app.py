@@ -208,9 +208,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
         lifespan=lifespan,
     )
 
-    def refuse(refused: Refused, request_id: str, version: int | None) -> Response:
+    def refuse(refused: Refused, request_id: str, version: int | None, started: float) -> Response:
         """Count, log (as a service event) and answer a refused or failed request."""
-        metrics.observe(version=version, status=refused.status, seconds=0.0)
+        seconds = time.perf_counter() - started
+        metrics.observe(version=version, status=refused.status, seconds=seconds)
         if predictions is not None:
             predictions.note(request_id, refused.status, version)
         return refusal(refused, request_id)
@@ -234,7 +235,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             authorize(request, settings.token)
             gate.enter()
         except Refused as refused:
-            return refuse(refused, request_id, None)
+            return refuse(refused, request_id, None, started)
         metrics.in_flight.inc()
         champion = slot.current
         other = competing(champion, rival)
@@ -284,15 +285,16 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 version=served.version,
                 status=200,
                 seconds=elapsed,
+                records=len(columns),
                 labels=labels,
             )
             return response
         except Refused as refused:
-            return refuse(refused, request_id, served.version)
+            return refuse(refused, request_id, served.version, started)
         except Exception:
             log.exception("request %s failed", request_id)
             failed = f"the model failed on this request; the server log has {request_id}"
-            return refuse(Refused(500, failed), request_id, served.version)
+            return refuse(Refused(500, failed), request_id, served.version, started)
         finally:
             gate.leave()
             metrics.in_flight.dec()

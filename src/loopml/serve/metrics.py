@@ -1,7 +1,7 @@
 """Prometheus metrics of a server: requests, latency, predictions, the log, the model.
 
     metrics = ServeMetrics()
-    metrics.observe(version=3, status=200, seconds=0.0006, labels=["yes"])
+    metrics.observe(version=3, status=200, seconds=0.0006, records=1, labels=["yes"])
     metrics.render()  # the text exposition format for GET /metrics
 
 With several workers each process counts its own; `run_server` points PROMETHEUS_MULTIPROC_DIR
@@ -46,9 +46,18 @@ class ServeMetrics:
         )
         self.latency = Histogram(
             "loopml_request_latency_seconds",
-            "Time from a request's body to its answer, by model version.",
-            ["model_version"],
+            "Time from a request reaching the server's handler to its answer, by model version "
+            "and HTTP status.",
+            ["model_version", "status"],
             buckets=_BUCKETS,
+            registry=registry,
+        )
+        self.errors = Counter(
+            "loopml_errors",
+            "Prediction requests refused (4xx: a bad body or record, too large) or failed "
+            "(5xx: the model failed, the server was full, a timeout), by model version and "
+            "kind; 401 (no or a wrong token) is not counted here.",
+            ["model_version", "kind"],
             registry=registry,
         )
         self.records = Counter(
@@ -108,6 +117,9 @@ class ServeMetrics:
             registry=registry,
         )
         self._served: dict[str, tuple[str, str, str, str]] = {}
+        # labels() costs a lock and a lookup per call: the hot path keeps the children it used.
+        self._answered: dict[tuple[int | None, int], tuple[Any, Any, Any, Any]] = {}
+        self._predicted: dict[tuple[int | None, str], Any] = {}
 
     def serving(self, version: int, reference: str, run_id: str, variant: str = "main") -> None:
         """Mark the version that answers now as `variant` (after a start or a swap)."""
@@ -125,21 +137,49 @@ class ServeMetrics:
             self.shadow_latency.labels(str(version)).observe(seconds)
 
     def observe(
-        self, *, version: int | None, status: int, seconds: float, labels: Iterable[Any] = ()
+        self,
+        *,
+        version: int | None,
+        status: int,
+        seconds: float,
+        records: int = 0,
+        labels: Iterable[Any] = (),
     ) -> None:
-        """Count one answered request (and its predicted classes)."""
-        key = "none" if version is None else str(version)
-        self.requests.labels(key, str(status)).inc()
-        if status == 200:
-            self.latency.labels(key).observe(seconds)
-            counts: dict[str, int] = {}
-            n = 0
-            for label in labels:
-                counts[str(label)] = counts.get(str(label), 0) + 1
-                n += 1
-            self.records.labels(key).inc(n)
-            for label, count in counts.items():
-                self.predictions.labels(key, label).inc(count)
+        """Count one answered request: its status, latency, errors, records and predicted
+        classes (`labels`, classifiers)."""
+        children = self._answered.get((version, status))
+        if children is None:
+            children = self._children(version, status)
+        requests, latency, errors, scored = children
+        requests.inc()
+        latency.observe(seconds)
+        if errors is not None:
+            errors.inc()
+        if scored is None:
+            return
+        scored.inc(records)
+        counts: dict[str, int] = {}
+        for label in labels:
+            counts[str(label)] = counts.get(str(label), 0) + 1
+        for label, count in counts.items():
+            predicted = self._predicted.get((version, label))
+            if predicted is None:
+                predicted = self.predictions.labels(_version_label(version), label)
+                self._predicted[version, label] = predicted
+            predicted.inc(count)
+
+    def _children(self, version: int | None, status: int) -> tuple[Any, Any, Any, Any]:
+        """The request, latency, error and record counters of one version and status, kept."""
+        key, code = _version_label(version), str(status)
+        kind = "failed" if status >= 500 else "refused" if status >= 400 and status != 401 else None
+        children = (
+            self.requests.labels(key, code),
+            self.latency.labels(key, code),
+            None if kind is None else self.errors.labels(key, kind),
+            self.records.labels(key) if status == 200 else None,
+        )
+        self._answered[version, status] = children
+        return children
 
     def log_state(self, predictions: Any) -> None:
         """The counters of a PredictionLog, as they are now (its writer calls this)."""
@@ -156,3 +196,7 @@ class ServeMetrics:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
+
+
+def _version_label(version: int | None) -> str:
+    return "none" if version is None else str(version)
