@@ -9,14 +9,16 @@ import sys
 from pathlib import Path
 
 
-def loopml(*args: str, cwd: Path, check: bool = False) -> subprocess.CompletedProcess[str]:
+def loopml(
+    *args: str, cwd: Path, check: bool = False, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, "-m", "loopml", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
-        env=os.environ | {"COLUMNS": "200"},
+        env=os.environ | {"COLUMNS": str(columns)},
     )
     if check:
         assert proc.returncode == 0, proc.stderr

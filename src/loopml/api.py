@@ -556,16 +556,31 @@ class Project:
         data: str | Path | Any = None,
         row: dict[str, Any] | list[dict[str, Any]] | str | None = None,
         top: int = 10,
+        max_rows: int | None = None,
+        progress: Any = None,
     ) -> Any:
         """SHAP explanation of model `ref` per original input column.
 
-        `data` (a file path or a DataFrame): global, what drives the model over those rows.
-        `row` (a record, a list of them, or their JSON text): local, each record's top
-        contributions. Neither: the global explanation recorded at training (test rows).
+        `data` (a file path or a DataFrame): global, what drives the model over those rows
+        (at most `max_rows` of them, a seeded sample beyond: by default 10,000, or 100
+        shared among the members that need the sampled, model-agnostic explainer). `row` (a
+        record, a list of
+        them, or their JSON text): local, each record's top contributions. Neither: the
+        global explanation recorded at training (test rows). `progress`: a
+        `loopml.progress.Progress` told of the rows explained.
         """
         from loopml.explain.stage import explain_model
 
-        return explain_model(self.store, self.spec, str(ref), data=data, records=row, top=top)
+        return explain_model(
+            self.store,
+            self.spec,
+            str(ref),
+            data=data,
+            records=row,
+            top=top,
+            max_rows=max_rows,
+            progress=progress,
+        )
 
     def fairness(
         self,

@@ -663,7 +663,8 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Serve a model over REST: POST /predict, /health, /ready, /metadata, docs at /docs."""
+    """Serve a model over REST: POST /predict, /explain, /feedback; GET /health, /ready,
+    /metadata, /metrics; docs at /docs."""
     from loopml.console import console
     from loopml.serve.routing import DEFAULT_SPLIT
 
@@ -872,6 +873,15 @@ def explain(
         typer.Option("--row", help="One record as JSON (or a list): local, e.g. '{\"age\": 41}'."),
     ] = None,
     top: Annotated[int, typer.Option("--top", help="Contributions listed per row.")] = 10,
+    max_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--max-rows",
+            help="Global: rows explained at most, a seeded sample beyond (default 10,000; "
+            "100 shared among the members that need the sampled, model-agnostic explainer, "
+            "e.g. kNN).",
+        ),
+    ] = None,
     report: Annotated[
         Path | None,
         typer.Option("--report", help="Global: where to write the HTML page (default: reports/)."),
@@ -880,14 +890,24 @@ def explain(
 ) -> None:
     """Explain a model with SHAP values per input column: global (--data), local (--row)."""
     from loopml.console import console, print_json
+    from loopml.errors import UsageError
     from loopml.explain.render import print_explanation, write_explanation_page
 
+    if report is not None and row is not None:
+        raise UsageError(
+            "--report writes the page of a global explanation; a local one (--row) has none: "
+            "leave out --report, or give --data instead of --row"
+        )
     project = _project()
-    result = project.explain(model, data=data, row=row, top=top)
+    with _progress(not as_json) as progress:
+        result = project.explain(
+            model, data=data, row=row, top=top, max_rows=max_rows, progress=progress
+        )
     page = None
-    if data is not None:
+    if data is not None or report is not None:
         version = result.model_version if result.model_version is not None else model
-        path = report or project.root / "reports" / f"explain-{version}-{data.stem}.html"
+        name = data.stem if data is not None else "training"
+        path = report or project.root / "reports" / f"explain-{version}-{name}.html"
         page = write_explanation_page(result, path, project=project.spec.name, ref=model)
     if as_json:
         print_json(result.to_dict() | ({"report": str(page)} if page else {}))
@@ -913,7 +933,11 @@ def fairness(
     model: Annotated[str, typer.Argument(help="Version number, alias, or latest.")],
     sensitive: Annotated[
         list[str] | None,
-        typer.Option("--sensitive", help="Sensitive column (repeatable; default: the spec's)."),
+        typer.Option(
+            "--sensitive",
+            help="Sensitive column, checked like fairness.sensitive (repeatable; default: the "
+            "spec's).",
+        ),
     ] = None,
     data: Annotated[
         Path | None,
@@ -922,7 +946,8 @@ def fairness(
     mitigate: Annotated[
         Mitigation | None,
         typer.Option(
-            "--mitigate", help="Show the trade-off of per-group thresholds or reweighting."
+            "--mitigate",
+            help="Show the trade-off of per-group thresholds or reweighting, per sensitive column.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,

@@ -98,6 +98,47 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table
     return out
 
 
+def fitted_tables(
+    title: str | None, keys: list[str], columns: list[str], rows: list[list[Any]]
+) -> list[Table]:
+    """`table`s that each fit the console's width without wrapping a cell: every one shows
+    the `keys` columns (the first cells of each row) and a share of the other `columns`, as
+    even as fits; the title of the second and later ones says `(continued)`."""
+
+    def width(j: int) -> int:
+        names = [*keys, *columns]
+        return max([len(names[j]), *(len(str(row[j])) for row in rows)]) + 3  # padding, rule
+
+    n = len(keys)
+    room = console.width - 1 - sum(width(j) for j in range(n))
+    chunks = _chunks([width(j) for j in range(n, n + len(columns))], room, len(columns))
+    even = _chunks(
+        [width(j) for j in range(n, n + len(columns))], room, -(-len(columns) // len(chunks))
+    )
+    if len(even) == len(chunks):
+        chunks = even
+    out = []
+    for i, chunk in enumerate(chunks):
+        caption = title if i == 0 or title is None else f"{title} (continued)"
+        picked = [[*row[:n], *(row[n + j] for j in chunk)] for row in rows]
+        out.append(table(caption, [*keys, *(columns[j] for j in chunk)], picked))
+    return out
+
+
+def _chunks(widths: list[int], room: int, most: int) -> list[list[int]]:
+    """Consecutive positions of `widths`, at most `most` and `room` wide a chunk (one at
+    least)."""
+    chunks: list[list[int]] = [[]]
+    used = 0
+    for j, size in enumerate(widths):
+        if chunks[-1] and (used + size > room or len(chunks[-1]) == most):
+            chunks.append([])
+            used = 0
+        chunks[-1].append(j)
+        used += size
+    return chunks
+
+
 def error(message: str) -> None:
     """One sentence on stderr."""
     err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)

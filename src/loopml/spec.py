@@ -447,6 +447,34 @@ FAIRNESS_GAPS: dict[str, tuple[tuple[str, ...], bool]] = {
 }
 
 
+def sensitive_problem(
+    column: str,
+    *,
+    target: str,
+    drop_columns: list[str] | tuple[str, ...] = (),
+    present: list[str] | None = None,
+    where: str = "the data",
+) -> str | None:
+    """Why `column` cannot be a sensitive column, or None: the one rule of both
+    `fairness.sensitive` and `loopml fairness --sensitive` (the caller names the key first).
+    `present`: the data's columns, when known."""
+    if column == target:
+        return (
+            f"names the target `{column}`; a sensitive column groups the rows, it is not "
+            "the label: name another column"
+        )
+    if column in drop_columns:
+        return (
+            f"names `{column}`, which `cleaning.drop_columns` drops; keep it in the data "
+            "(it can stay out of the features)"
+        )
+    if present is not None and column not in present:
+        from loopml.data.versions import column_hint
+
+        return f"names `{column}`, which is not a column of {where}{column_hint(column, present)}"
+    return None
+
+
 class Fairness(_Section):
     """Sensitive columns checked per group on the test part; thresholds gate production."""
 
@@ -561,13 +589,11 @@ class ProjectSpec(_Section):
 
     def _check_fairness(self, fairness: Fairness) -> None:
         for column in fairness.sensitive:
-            if column == self.target:
-                raise ValueError(f"`fairness.sensitive` names the target `{column}`; remove it")
-            if column in self.cleaning.drop_columns:
-                raise ValueError(
-                    f"`fairness.sensitive` names `{column}`, which `cleaning.drop_columns` drops; "
-                    "keep it in the data (it can stay out of the features)"
-                )
+            problem = sensitive_problem(
+                column, target=self.target, drop_columns=self.cleaning.drop_columns
+            )
+            if problem:
+                raise ValueError(f"`fairness.sensitive` {problem}")
         for name in fairness.thresholds:
             if self.task not in FAIRNESS_GAPS[name][0]:
                 fits = [g for g, (tasks, _) in FAIRNESS_GAPS.items() if self.task in tasks]

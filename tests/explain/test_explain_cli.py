@@ -8,7 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from loopml.api import Project
+from loopml.explain.summary import SAMPLED_ROWS
 from tests.commands import loopml, run_json
+from tests.explain.conftest import planted
 from tests.serve.conftest import demo_records
 
 COLUMNS = [
@@ -92,3 +94,63 @@ def test_bad_input_is_one_sentence_and_a_failing_exit(trained_demo: object, tmp_
         assert says in proc.stderr + proc.stdout and "Traceback" not in proc.stderr, proc.stderr
     unknown = loopml("explain", "no-such-alias", "--row", json.dumps(good), cwd=root)
     assert unknown.returncode != 0 and "no-such-alias" in unknown.stderr + unknown.stdout
+
+
+def test_a_sampled_explainer_has_its_own_row_budget_and_shows_progress(
+    knn_project: Path, tmp_path: Path
+) -> None:
+    planted(300, seed=2).to_csv(tmp_path / "sample.csv", index=False)
+    result = run_json("explain", "1", "--data", str(tmp_path / "sample.csv"), cwd=knn_project)
+    assert result["methods"] == ["permutation SHAP (sampled)"]
+    assert result["rows"] == SAMPLED_ROWS and result["rows_given"] == 300
+    [note] = [n for n in result["notes"] if "seeded sample" in n]
+    assert "sampled" in note and "knn" in note and "--max-rows" in note
+    fewer = run_json(
+        "explain", "1", "--data", str(tmp_path / "sample.csv"), "--max-rows", "20", cwd=knn_project
+    )
+    assert fewer["rows"] == 20
+    progress = _Recorder()
+    project = Project(knn_project)
+    try:
+        project.explain("1", data=tmp_path / "sample.csv", max_rows=40, progress=progress)
+    finally:
+        project.close()
+    assert progress.phases == [("Explaining 40 rows", 40)]
+    assert sum(progress.advances) == 40 and len(progress.advances) > 1
+
+
+class _Recorder:
+    """A Progress that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.phases: list[tuple[str, float | None]] = []
+        self.advances: list[float] = []
+
+    def phase(self, description: str, total: float | None = None) -> None:
+        self.phases.append((description, total))
+
+    def advance(self, amount: float = 1) -> None:
+        self.advances.append(amount)
+
+    def describe(self, text: str) -> None:
+        pass
+
+
+def test_a_record_may_hold_the_columns_the_model_leaves_out(knn_project: Path) -> None:
+    record = planted(1, seed=4).iloc[0].to_dict()  # x1, proxy, group (sensitive), y (target)
+    result = run_json("explain", "1", "--row", json.dumps(record), cwd=knn_project)
+    assert {c["feature"] for c in result["explanations"][0]["contributions"]} == {"x1", "proxy"}
+    typo = loopml("explain", "1", "--row", json.dumps(record | {"x2": 1}), cwd=knn_project)
+    assert typo.returncode == 2 and "field `x2`: unexpected" in typo.stderr
+
+
+def test_report_with_a_row_is_refused_and_serve_help_names_explain(knn_project: Path) -> None:
+    record = json.dumps(planted(1).iloc[0].drop(["group", "y"]).to_dict())
+    proc = loopml("explain", "1", "--row", record, "--report", "x.html", cwd=knn_project)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--report writes the page of a global explanation" in proc.stderr
+    assert not (knn_project / "x.html").exists()
+    rows = loopml("explain", "1", "--row", record, "--max-rows", "5", cwd=knn_project)
+    assert rows.returncode == 2 and "--max-rows" in rows.stderr
+    helped = loopml("serve", "--help", cwd=knn_project, check=True).stdout
+    assert "/predict" in helped and "/explain" in helped

@@ -11,8 +11,10 @@ import pytest
 
 from loopml.errors import SpecError
 from loopml.explain.fairness import fairness_report
+from loopml.explain.fairness_render import interval_text
 from loopml.spec import validate_spec
 from tests.commands import loopml, run_json
+from tests.explain.conftest import planted
 from tests.runs.conftest import write_project
 
 # 12 rows, 2 groups. Group a: y 1 1 1 0 0 0, predicted 1 1 0 1 0 0 -> TP 2, FN 1, FP 1, TN 2.
@@ -123,17 +125,6 @@ def test_bad_fairness_specs_name_the_key(fairness: dict, message: str) -> None:
         validate_spec(raw | {"fairness": fairness})
 
 
-def planted(n: int = 800, seed: int = 0) -> pd.DataFrame:
-    """Group B gets positives far more often (planted), and `proxy` gives the group away."""
-    rng = np.random.default_rng(seed)
-    group = np.where(rng.random(n) < 0.65, "A", "B")
-    b = (group == "B").astype(float)
-    x1 = rng.normal(size=n)
-    proxy = b + rng.normal(scale=0.3, size=n)
-    y = (x1 + 1.5 * b + rng.normal(scale=0.5, size=n) > 0.75).astype(int)
-    return pd.DataFrame({"x1": x1.round(4), "proxy": proxy.round(4), "group": group, "y": y})
-
-
 @pytest.fixture(scope="module")
 def planted_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A logistic model trained on the planted data, `group` out of its features."""
@@ -146,6 +137,7 @@ def planted_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         fairness={
             "sensitive": ["group"],
             "thresholds": {"demographic_parity_difference": 0.1},
+            "min_group_size": 20,  # group B's held-out half of 160 test rows has about 28
         },
         train={"time_budget": 30, "families": ["logistic"], "max_trials": 1, "jobs": 1},
         card={"intended_use": "Rank cases for review.", "caveats": ["Synthetic data."]},
@@ -207,10 +199,43 @@ def test_fairness_on_demand_matches_the_record_and_logs_the_access(
     assert "demographic_parity_difference" in text and "fail" in text
 
 
+def _accesses(root: Path) -> list[str]:
+    """The purposes in the test-access log of version 1's split."""
+    from loopml import Project
+
+    project = Project(root / "loopml.yaml")
+    try:
+        return [
+            a["purpose"] for a in project.store.meta.test_accesses(project.model("1")["split_id"])
+        ]
+    finally:
+        project.close()
+
+
+def test_the_group_table_is_readable_at_80_columns(planted_project: Path) -> None:
+    result = run_json("fairness", "1", cwd=planted_project)
+    text = loopml("fairness", "1", cwd=planted_project, check=True, columns=80).stdout
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for group in result["columns"][0]["groups"]:
+        rows = [line.split() for line in text.splitlines() if line.split()[:1] == [group["group"]]]
+        cells = " ".join(" ".join(row) for row in rows)
+        for name, value in group["metrics"].items():
+            assert interval_text(value, group["intervals"].get(name)) in cells, (name, text)
+
+
 def test_fairness_bad_input_is_one_sentence(planted_project: Path) -> None:
+    opened = _accesses(planted_project)
     missing = loopml("fairness", "1", "--sensitive", "nope", cwd=planted_project)
-    assert missing.returncode != 0 and "sensitive column `nope`" in missing.stderr
+    assert missing.returncode == 2 and "--sensitive names `nope`" in missing.stderr
+    assert "not a column of the test part" in missing.stderr
     assert "Traceback" not in missing.stderr
+    target = loopml("fairness", "1", "--sensitive", "y", cwd=planted_project)
+    assert target.returncode == 2 and "--sensitive names the target `y`" in target.stderr
+    mitigate = loopml(
+        "fairness", "1", "--sensitive", "y", "--mitigate", "reweight", cwd=planted_project
+    )
+    assert mitigate.returncode == 2 and "names the target" in mitigate.stderr
+    assert _accesses(planted_project) == opened  # refused before the test part was opened
     nofile = loopml("fairness", "1", "--data", "absent.csv", cwd=planted_project)
     assert nofile.returncode != 0 and "absent.csv does not exist" in nofile.stderr
     unknown = loopml("fairness", "9", cwd=planted_project)
@@ -225,26 +250,104 @@ def test_reweighing_weights_by_hand() -> None:
     assert weights == pytest.approx([0.75, 0.75, 1.5, 0.5])
 
 
+def test_a_continuous_target_is_reweighed_by_its_quantile_bins() -> None:
+    from loopml.explain.mitigate import TARGET_BINS, label_strata, reweighing
+
+    rng = np.random.default_rng(0)
+    groups = pd.Series(np.where(rng.random(1000) < 0.2, "minority", "majority"))
+    y = pd.Series(rng.normal(size=1000) + (groups == "minority") * 1.0)
+    bins = label_strata(y, "regression")
+    assert bins.nunique() == TARGET_BINS and bins.value_counts().max() == 1000 // TARGET_BINS
+    weights = reweighing(groups, bins)
+    assert weights.mean() == pytest.approx(1.0)
+    # Weighted, each group has the same share of every target bin: independence.
+    shares = (
+        pd.Series(weights).groupby([groups, bins]).sum() / pd.Series(weights).groupby(groups).sum()
+    )
+    assert shares.to_numpy() == pytest.approx(np.full(2 * TARGET_BINS, 1 / TARGET_BINS))
+    # Not every row its own label: the minority is not down-weighted to P(g) = 0.2.
+    assert weights[(groups == "minority").to_numpy()].mean() > 0.9
+
+
 def test_mitigation_tables_are_measured_on_held_out_rows(planted_project: Path) -> None:
     thresholds = run_json("fairness", "1", "--mitigate", "thresholds", cwd=planted_project)
-    before, after = thresholds["rows"]
+    [table] = thresholds["mitigations"]
+    assert table["column"] == "group"
+    before, after = table["rows"]
     assert before["model"] == "before" and after["model"] == "after thresholds"
     # Equal selection rates by construction on the choosing half; close on the judging half.
     gap = "demographic_parity_difference"
     assert after[gap] < before[gap] / 2
     reweight = run_json("fairness", "1", "--mitigate", "reweight", cwd=planted_project)
-    assert reweight["rows"][0] == before  # the same held-out rows judge both methods
-    assert reweight["rows"][1][gap] < before[gap]
-    assert thresholds["held_out_rows"] + len(thresholds["notes"]) > 1
+    assert reweight["mitigations"][0]["rows"][0] == before  # the same held-out rows judge both
+    assert reweight["mitigations"][0]["rows"][1][gap] < before[gap]
+    test_rows = run_json("fairness", "1", cwd=planted_project)["n_rows"]
+    assert abs(2 * table["held_out_rows"] - test_rows) <= 1  # two halves
     text = loopml("fairness", "1", "--mitigate", "reweight", cwd=planted_project, check=True)
-    assert "after reweight" in text.stdout
+    assert "Mitigation by reweight for `group`" in text.stdout and "after reweight" in text.stdout
+
+
+def test_mitigation_is_measured_for_each_sensitive_column(
+    planted_project: Path, tmp_path: Path
+) -> None:
+    rows = planted(400, seed=7)
+    rows["region"] = np.where(np.arange(len(rows)) % 3 == 0, "north", "south")
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    args = ["--data", str(tmp_path / "rows.csv"), "--sensitive", "group", "--sensitive", "region"]
+    result = run_json("fairness", "1", *args, "--mitigate", "thresholds", cwd=planted_project)
+    assert [m["column"] for m in result["mitigations"]] == ["group", "region"]
+    assert all(abs(2 * m["held_out_rows"] - len(rows)) <= 1 for m in result["mitigations"])
+    text = loopml("fairness", "1", *args, "--mitigate", "thresholds", cwd=planted_project).stdout
+    assert "for `group`" in text and "for `region`" in text
+
+
+def test_reweighing_a_knn_model_is_refused_in_one_sentence(knn_project: Path) -> None:
+    opened = _accesses(knn_project)
+    proc = loopml("fairness", "1", "--mitigate", "reweight", cwd=knn_project)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "its knn member (KNeighborsClassifier) takes none" in proc.stderr
+    assert "--mitigate thresholds" in proc.stderr and "--families" in proc.stderr
+    assert _accesses(knn_project) == opened
+
+
+def test_regression_mitigation_cuts_two_halves(tmp_path_factory: pytest.TempPathFactory) -> None:
+    root = tmp_path_factory.mktemp("reg")
+    frame = planted(600, seed=3)
+    b = (frame["group"] == "B").to_numpy()
+    frame["y"] = (2 * frame["x1"] + 1.5 * b + np.random.default_rng(3).normal(size=600)).round(3)
+    write_project(
+        root,
+        frame,
+        "y",
+        "regression",
+        fairness={"sensitive": ["group"], "min_group_size": 10},
+        train={"time_budget": 30, "families": ["linear"], "max_trials": 1, "jobs": 1},
+    )
+    loopml("train", cwd=root, check=True)
+    result = run_json("fairness", "1", "--mitigate", "reweight", cwd=root)
+    [table] = result["mitigations"]
+    test_rows = run_json("fairness", "1", cwd=root)["n_rows"]
+    assert abs(2 * table["held_out_rows"] - test_rows) <= 1
+    assert "quantile bin" in table["how"] and any("quantile bins" in n for n in table["notes"])
+    assert {"mae", "mae_difference"} <= set(table["columns"])
+    refused = loopml("fairness", "1", "--mitigate", "thresholds", cwd=root)
+    assert refused.returncode == 2 and "binary models" in refused.stderr
 
 
 def test_the_card_is_generated_from_the_store(planted_project: Path, tmp_path: Path) -> None:
     root = tmp_path / "p"
     shutil.copytree(planted_project, root)
     run_json("models", "promote", "1", "production", "--force", "--reason", "board ok", cwd=root)
+    opened = _accesses(root)  # the final evaluation, and the other tests' looks
+    run_json("fairness", "1", cwd=root)  # one more look at the test part, logged
     data = run_json("card", "production", cwd=root)
+    evaluation = data["evaluation_data"]
+    purposes = [a["purpose"] for a in evaluation["accesses"]]
+    assert purposes == [*opened, "fairness check of version 1"]
+    assert evaluation["opened"] == len(purposes) and purposes[0].startswith("final evaluation")
+    checks = purposes.count("fairness check of version 1")
+    assert evaluation["use"].startswith(f"opened {len(purposes)} times: 1 final evaluation, ")
+    assert f"{checks} fairness check{'s' if checks > 1 else ''}" in evaluation["use"]
     assert data["version"] == 1 and data["aliases"] == ["production"]
     assert data["use"]["intended_use"] == "Rank cases for review."
     assert data["caveats"][0] == "Synthetic data."
@@ -260,6 +363,8 @@ def test_the_card_is_generated_from_the_store(planted_project: Path, tmp_path: P
     for heading in ("Intended use", "Training data", "Metrics", "Fairness", "Caveats", "Approvals"):
         assert f"## {heading}" in markdown
     assert "board ok" in markdown and "| B |" in markdown
+    assert evaluation["use"] in markdown and "used once" not in markdown
+    assert "fairness check of version 1" in markdown
     loopml("card", "1", cwd=root, check=True)
     html = (root / "reports" / "card-1.html").read_text()
     assert "Model card" in html and "board ok" in html and "demographic_parity_difference" in html

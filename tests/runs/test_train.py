@@ -267,3 +267,39 @@ def test_large_data_and_a_validation_part_validate_on_one_fold(
     prepared = prepare_training(project.spec, project.root, project.store, 1, NoProgress())
     assert prepared.data.folds.kind == kind
     project.close()
+
+
+def test_the_final_reserve_holds_the_permutation_importance() -> None:
+    from loopml.evaluate.importance import N_REPEATS
+    from loopml.runs.choose import final_reserve
+    from loopml.search.trials import Candidate
+    from tests.search.conftest import trial_data
+
+    data = trial_data(_frame(load_breast_cancer), "y", "binary", "roc_auc")
+    valid_rows = np.mean([len(v) for _, v in data.folds])
+    best = Candidate(1, "knn", {}, fold_scores=[0.9] * 3, fit_s=0.3, predict_s=3 * 0.2)
+    per_row = 0.2 / valid_rows
+    n_test, columns = 143, data.X.shape[1]
+    importance = per_row * n_test * (1 + N_REPEATS * columns)  # 91 predictions of the test rows
+    assert final_reserve(data, [best], n_test, False, 1.0) > importance + 3 * per_row * n_test
+
+
+def test_permutation_importance_fits_the_budget_or_a_note_says_why(tmp_path: Path) -> None:
+    import time
+
+    from loopml.runs.final import evaluate_model
+    from loopml.search.budget import Budget
+
+    spec = write_project(tmp_path, _frame(load_breast_cancer), "y", "binary")
+    project = loopml.Project(spec)
+    result = project.train(time_budget=30, families=["logistic"], max_trials=1, jobs=1)
+    assert result.evaluation["importance"] and result.evaluation["importance_note"] is None
+    prepared = prepare_training(project.spec, tmp_path, project.store, 1, NoProgress())
+    test = prepared.view.unseal_test("test: importance out of time")
+    spent = Budget(10.0, started=time.perf_counter() - 9.9)
+    evaluation, _ = evaluate_model(project.spec, prepared.data, result.model, test, 0.5, spent)
+    assert evaluation["importance"] is None
+    note = evaluation["importance_note"]
+    assert "no permutation importance" in note and "91 predictions" in note
+    assert "--time-budget" in note
+    project.close()

@@ -19,6 +19,7 @@ from loopml.spec import ProjectSpec
 from loopml.store import ArtifactRef, Store
 
 PARTS = ("train", "valid", "test")
+FINAL_EVALUATION = "final evaluation of run"  # `train`'s test access: this, then the run id
 _TRAIN, _VALID, _TEST = 0, 1, 2
 
 

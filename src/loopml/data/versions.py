@@ -204,10 +204,14 @@ def require_column(name: str, names: list[str], where: str, what: str = "column"
     """Raise a DataError naming `name`, `where` and the closest match when it is absent."""
     if name in names:
         return
+    raise DataError(f"{what} `{name}` is not in {where}{column_hint(name, names)}")
+
+
+def column_hint(name: str, names: list[str]) -> str:
+    """`; did you mean `x`?` for the closest of `names` to `name`, else the first names."""
     close = difflib.get_close_matches(name, names, n=1)
     shown = ", ".join(names[:12]) + (f", … ({len(names)} in all)" if len(names) > 12 else "")
-    hint = f"; did you mean `{close[0]}`?" if close else f"; columns: {shown}"
-    raise DataError(f"{what} `{name}` is not in {where}{hint}")
+    return f"; did you mean `{close[0]}`?" if close else f"; columns: {shown}"
 
 
 def snapshot(

@@ -16,6 +16,11 @@ MAX_ROWS = 2000
 N_REPEATS = 3
 
 
+def importance_predictions(n_columns: int, n_repeats: int = N_REPEATS) -> int:
+    """How many predictions of (at most MAX_ROWS) rows `permutation_importance` makes."""
+    return 1 + n_repeats * n_columns
+
+
 def permutation_importance(
     predict: Callable[[pd.DataFrame], np.ndarray],
     X: pd.DataFrame,
@@ -51,7 +56,8 @@ def permutation_importance(
     started = time.perf_counter()
     reference = measure(X)
     one = time.perf_counter() - started
-    if deadline is not None and time.perf_counter() + one * len(X.columns) * n_repeats > deadline:
+    needed = one * (importance_predictions(len(X.columns), n_repeats) - 1)
+    if deadline is not None and time.perf_counter() + needed > deadline:
         return None
     out = []
     for column in X.columns:

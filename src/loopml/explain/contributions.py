@@ -31,7 +31,12 @@ import numpy as np
 import pandas as pd
 
 from loopml.errors import DataError
-from loopml.explain.members import MemberValues, explainer_kind, member_explainer
+from loopml.explain.members import (
+    MemberValues,
+    SamplingValues,
+    explainer_kind,
+    member_explainer,
+)
 from loopml.features.columns import Columns
 from loopml.models.trained import TrainedModel
 
@@ -88,6 +93,17 @@ class Explainer:
         return any(explainer_kind(m) in ("linear", "sampling") for m in model.members)
 
     @property
+    def sampled(self) -> list[str]:
+        """The members explained by (model-agnostic, slow) permutation sampling, by name."""
+        return [
+            _member_name(name, member)
+            for name, member, explainer in zip(
+                self.model.names, self.model.members, self.members, strict=True
+            )
+            if explainer.method == SamplingValues.method
+        ]
+
+    @property
     def space(self) -> str:
         """The output the contributions add up to, in words."""
         if self.model.classes is None:
@@ -127,6 +143,15 @@ class Explainer:
         if self.model.task == "binary":
             values, base = values[:, :, 1:], base[1:]
         return Contributions(values, base, self.columns, self.outputs, self.space, self.methods)
+
+
+def _member_name(name: str, member: Any) -> str:
+    """A member's name (`knn #3`), or its estimator's class when it was saved without one."""
+    if not name.startswith("member "):
+        return name
+    pipeline = getattr(member, "pipeline", member)
+    steps = getattr(pipeline, "steps", None)
+    return type(steps[-1][1] if steps else pipeline).__name__
 
 
 def _select(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

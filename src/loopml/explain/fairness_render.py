@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loopml.console import console, table
+from loopml.console import console, fitted_tables, table
 from loopml.runs.render import fmt
 
 
@@ -30,7 +30,9 @@ def print_fairness(result: dict[str, Any]) -> None:
             + [interval_text(g["metrics"][n], g["intervals"].get(n)) for n in names]
             for g in column["groups"]
         ]
-        console.print(table(f"Groups of `{column['column']}`", ["group", "rows", *names], rows))
+        title = f"Groups of `{column['column']}`"
+        for part in fitted_tables(title, ["group", "rows"], names, rows):
+            console.print(part)
         if column["note"]:
             console.print(f"  {column['note']}")
         gaps = [
@@ -61,13 +63,19 @@ def print_fairness(result: dict[str, Any]) -> None:
 
 
 def print_mitigation(result: dict[str, Any]) -> None:
-    """`loopml fairness --mitigate`: the accuracy / fairness trade-off, before and after."""
-    console.print(
-        f"Mitigation by {result['method']} for `{result['column']}`, model version "
-        f"{result['model_version']}: {result['how']}"
-    )
-    before, after = result["rows"]
-    lines = [[name, fmt(before[name], 4), fmt(after[name], 4)] for name in result["columns"]]
-    console.print(table("Trade-off on held-out rows", ["measure", "before", after["model"]], lines))
-    for note in result.get("notes", []):
-        console.print(f"  {note}")
+    """`loopml fairness --mitigate`: for each sensitive column, the accuracy / fairness
+    trade-off before and after."""
+    for mitigation in result["mitigations"]:
+        console.print(
+            f"Mitigation by {result['method']} for `{mitigation['column']}`, model version "
+            f"{result['model_version']}: {mitigation['how']}"
+        )
+        before, after = mitigation["rows"]
+        lines = [
+            [name, fmt(before[name], 4), fmt(after[name], 4)] for name in mitigation["columns"]
+        ]
+        console.print(
+            table("Trade-off on held-out rows", ["measure", "before", after["model"]], lines)
+        )
+        for note in mitigation.get("notes", []):
+            console.print(f"  {note}")

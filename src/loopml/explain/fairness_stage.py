@@ -8,6 +8,7 @@ opened again through a logged `unseal_test`, or a labelled file is used instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from loopml.errors import DataError, UsageError
-from loopml.spec import ProjectSpec
+from loopml.spec import ProjectSpec, sensitive_problem
 from loopml.store import Store
 
 
@@ -31,15 +32,23 @@ def decisions(task: str, classes: list[Any] | None, threshold: float | None, pre
     return labels[prediction.argmax(axis=1)]
 
 
-def sensitive_frame(frame: pd.DataFrame, columns: list[str], where: str) -> pd.DataFrame:
-    """The sensitive columns of `frame`; a DataError naming any that it lacks."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"the sensitive column `{missing[0]}` is not in {where}; check `fairness.sensitive` "
-            "in loopml.yaml (or --sensitive) against the data's columns"
+def check_sensitive(
+    columns: list[str],
+    *,
+    target: str,
+    drop_columns: list[str],
+    present: list[str],
+    where: str,
+    key: str = "`fairness.sensitive`",
+) -> None:
+    """Refuse, in one sentence naming `key`, the first of `columns` that breaks the rule of
+    sensitive columns (`loopml.spec.sensitive_problem`: in the data, not the target, …)."""
+    for column in columns:
+        problem = sensitive_problem(
+            column, target=target, drop_columns=drop_columns, present=present, where=where
         )
-    return frame[columns]
+        if problem:
+            raise DataError(f"{key} {problem}")
 
 
 def fairness_at_training(
@@ -59,7 +68,7 @@ def fairness_at_training(
         spec.task,
         test[spec.target].to_numpy(),
         decisions(spec.task, classes, threshold, prediction),
-        sensitive_frame(test, fairness.sensitive, "the test part"),
+        test[fairness.sensitive],
         classes=classes,
         thresholds=fairness.thresholds,
         min_group_size=fairness.min_group_size,
@@ -78,17 +87,15 @@ def check_fairness(
     """Model `ref`'s fairness report on its test part (logged access) or on labelled `data`."""
     from loopml.explain.fairness import fairness_report
 
-    model, number, run, rows, where = open_rows(store, spec, ref, data, "fairness check")
-    target = run["spec"]["target"]
-    columns = _columns(spec, sensitive)
-    y = rows[target]
-    frame = sensitive_frame(rows, columns, where)
+    model, number, run, rows, where, columns = open_rows(
+        store, spec, ref, data, "fairness check", sensitive
+    )
     prediction = model.predict(rows)
     report = fairness_report(
         model.task,
-        y.to_numpy(),
+        rows[run["spec"]["target"]].to_numpy(),
         np.asarray(prediction),
-        frame,
+        rows[columns],
         classes=model.classes,
         thresholds=spec.fairness.thresholds if spec.fairness else {},
         min_group_size=spec.fairness.min_group_size if spec.fairness else 30,
@@ -100,33 +107,54 @@ def check_fairness(
 
 
 def open_rows(
-    store: Store, spec: ProjectSpec, ref: str, data: Any, purpose: str
-) -> tuple[Any, int | None, dict[str, Any], pd.DataFrame, str]:
-    """(model, version number, its run, labelled rows, where they come from): the version's
-    test part through a logged unseal, or `data` (a file or a DataFrame) when given."""
+    store: Store,
+    spec: ProjectSpec,
+    ref: str,
+    data: Any,
+    purpose: str,
+    sensitive: list[str] | None,
+    check: Callable[[Any, dict[str, Any]], None] | None = None,
+) -> tuple[Any, int | None, dict[str, Any], pd.DataFrame, str, list[str]]:
+    """(model, version number, its run, labelled rows, where they come from, the sensitive
+    columns): the version's test part through a logged unseal, or `data` (a file or a
+    DataFrame) when given. The sensitive columns (`sensitive`, else the spec's) and
+    `check(model, run)` come first: a refused request never opens the test part."""
     from loopml.data.splits import load_split, open_split
+    from loopml.data.versions import get_version
     from loopml.runs.scoring import read_input, resolve_model
 
     model, _, number = resolve_model(store, spec.name, str(ref), spec)
     run = _run(store, spec, str(ref), number)
     target = run["spec"]["target"]
+    columns = _columns(spec, sensitive)
+    if check is not None:
+        check(model, run)
+    rule = {
+        "target": target,
+        "drop_columns": (run["spec"].get("cleaning") or {}).get("drop_columns") or [],
+        "key": "--sensitive" if sensitive else "`fairness.sensitive`",
+    }
     if data is None:
         split = load_split(store, run["split_id"])
+        where = f"the test part of split {split.short}"
+        present = get_version(store, split.dataset_version).column_names
+        check_sensitive(columns, present=present, where=where, **rule)
         label = f"version {number}" if number is not None else f"run {run['id'][:12]}"
         rows = open_split(store, split).unseal_test(f"{purpose} of {label}")
-        where = f"the test part of split {run['split_id'][:12]}"
-    elif isinstance(data, pd.DataFrame):
-        rows, where = data, "the given rows"
     else:
-        if not Path(data).is_file():
+        if isinstance(data, pd.DataFrame):
+            rows, where = data, "the given rows"
+        elif not Path(data).is_file():
             raise DataError(f"the file {data} does not exist; check the path")
-        rows, where = read_input(Path(data)), str(data)
+        else:
+            rows, where = read_input(Path(data)), str(data)
+        check_sensitive(columns, present=list(rows.columns), where=where, **rule)
     if target not in rows.columns:
         raise DataError(f"{where} has no target column `{target}`; fairness needs labelled rows")
     rows = rows[rows[target].notna()]
     if rows.empty:
         raise DataError(f"{where} has no labelled row (target `{target}` is always missing)")
-    return model, number, run, rows.reset_index(drop=True), where
+    return model, number, run, rows.reset_index(drop=True), where, columns
 
 
 def _columns(spec: ProjectSpec, sensitive: list[str] | None) -> list[str]:

@@ -1,14 +1,18 @@
 """Mitigation on request: what per-group thresholds or reweighting would cost and gain.
 
-Both are measured honestly on held-out rows. The version's test part (a logged access) or
-the given labelled rows are cut in two halves, seeded and stratified by group and label:
+Both are measured honestly on held-out rows, for each sensitive column in turn (the spec's,
+or those given). The version's test part (a logged access) or the given labelled rows are
+cut in two halves, seeded and stratified by group and label (a regression's target cut
+into TARGET_BINS quantile bins):
 - `thresholds` (binary): on the first half, each group of the sensitive column gets the
   decision threshold whose selection rate comes closest to the model's overall selection
   rate there (demographic parity by post-processing); both models are compared on the
   second half.
 - `reweight`: the model's members are refit on the version's training rows with
   reweighing sample weights w(g, y) = P(g) P(y) / P(g, y) (Kamiran & Calders), which make
-  group and label independent in the weighted data; both are compared on the second half.
+  group and label independent in the weighted data (for regression, y is the target's
+  quantile bin); both are compared on the second half. Every member must take sample
+  weights (kNN does not: refused before any row is read).
 Nothing is stored: the table informs a decision (retrain with other features, or accept
 the trade-off). A per-group threshold would need the sensitive column at prediction time,
 which a model that excludes it from its inputs must not ask for.
@@ -27,6 +31,7 @@ from loopml.spec import ProjectSpec
 from loopml.store import Store
 
 METHODS = ("thresholds", "reweight")
+TARGET_BINS = 5  # quantile bins of a regression target, for strata and reweighing
 
 
 def mitigation_table(
@@ -38,52 +43,108 @@ def mitigation_table(
     sensitive: list[str] | None = None,
     data: str | Path | pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """The accuracy / fairness trade-off of `method` against the model as it is."""
-    from loopml.explain.fairness_stage import _columns, open_rows, sensitive_frame
+    """The accuracy / fairness trade-off of `method` against the model as it is, for each
+    sensitive column (`sensitive`, else the spec's)."""
+    from loopml.explain.fairness import MISSING
+    from loopml.explain.fairness_stage import open_rows
     from loopml.runs.records import jsonable
 
     if method not in METHODS:
         raise UsageError(f"unknown mitigation `{method}`; choose thresholds or reweight")
-    column = _columns(spec, sensitive)[0]
-    model, number, run, rows, where = open_rows(store, spec, ref, data, f"{method} mitigation")
+    model, number, run, rows, _, columns = open_rows(
+        store,
+        spec,
+        ref,
+        data,
+        f"{method} mitigation",
+        sensitive,
+        check=lambda model, run: _refuse(method, model, run),
+    )
+    target = run["spec"]["target"]
+    labels = label_strata(rows[target], model.task)
+    decided = model.predict(rows)
+    tables = []
+    for column in columns:
+        groups = rows[column].astype(object).fillna(MISSING)
+        fit, held = _halves(groups.astype(str) + "|" + labels, spec.seed)
+        notes = [
+            f"Groups of `{column}`; {len(fit):,} rows choose, {len(held):,} held-out rows judge."
+        ]
+        if method == "thresholds":
+            after, how = _thresholds(model, rows, groups, fit, held)
+        else:
+            after, how = _reweighted(store, model, run, column, target, rows.iloc[held])
+        if model.task == "regression":
+            notes.append(
+                f"The target is cut into {TARGET_BINS} quantile bins for the strata"
+                + (" and the weights." if method == "reweight" else ".")
+            )
+        y, held_groups = rows[target].to_numpy()[held], groups.iloc[held]
+        table = [
+            {"model": "before"} | _scores(spec, model, y, held_groups, decided[held]),
+            {"model": f"after {method}"} | _scores(spec, model, y, held_groups, after),
+        ]
+        if len(table[0]) == 2:  # the model's name and its accuracy (or MAE): no gap
+            notes.append(
+                f"Fewer than two groups of `{column}` have {_min_group_size(spec)} held-out "
+                "rows or more, so no gap is compared; give more labelled rows (--data) or "
+                "lower `fairness.min_group_size`."
+            )
+        tables.append(
+            {
+                "column": column,
+                "rows": table,
+                "columns": [k for k in table[0] if k != "model"],
+                "how": how,
+                "held_out_rows": len(held),
+                "notes": notes,
+            }
+        )
+    return jsonable({"method": method, "model_version": number, "mitigations": tables})
+
+
+def _refuse(method: str, model: Any, run: dict[str, Any]) -> None:
+    """Refuse a mitigation the model cannot take, before any row is read."""
     if method == "thresholds" and model.task != "binary":
         raise UsageError("per-group thresholds apply to binary models; use --mitigate reweight")
-    target = run["spec"]["target"]
-    groups = sensitive_frame(rows, [column], where)[column].astype(object).fillna("(missing)")
-    fit, held = _halves(groups.astype(str) + "|" + rows[target].astype(str), spec.seed)
-    notes = [f"Groups of `{column}`; {len(fit):,} rows choose, {len(held):,} held-out rows judge."]
-    before = model.predict(rows.iloc[held])
-    if method == "thresholds":
-        after, how = _thresholds(model, rows, groups, fit, held)
-    else:
-        after, how = _reweighted(store, model, run, column, target, rows.iloc[held])
-    table = [
-        {"model": "before"} | _scores(spec, model, rows.iloc[held], groups.iloc[held], before),
-        {"model": f"after {method}"}
-        | _scores(spec, model, rows.iloc[held], groups.iloc[held], after),
-    ]
-    names = [k for k in table[0] if k != "model"]
-    return jsonable(
-        {
-            "method": method,
-            "column": column,
-            "model_version": number,
-            "rows": table,
-            "columns": names,
-            "how": how,
-            "held_out_rows": len(held),
-            "notes": notes,
-        }
-    )
+    if method != "reweight":
+        return
+    from sklearn.utils.validation import has_fit_parameter
+
+    families = [m.get("family") for m in (run.get("chosen") or {}).get("members") or []]
+    for i, member in enumerate(model.members):
+        estimator = member.steps[-1][1]
+        if not has_fit_parameter(estimator, "sample_weight"):
+            family = families[i] if i < len(families) else type(estimator).__name__
+            instead = "use --mitigate thresholds, or " if model.task == "binary" else ""
+            raise UsageError(
+                f"reweighing refits every member of the model with sample weights, and its "
+                f"{family} member ({type(estimator).__name__}) takes none; {instead}train a "
+                f"model without {family} (`loopml train --families ...` leaving it out) and "
+                "reweight that one"
+            )
+
+
+def label_strata(y: pd.Series, task: str) -> pd.Series:
+    """The label of each row as text; for regression its quantile bin (TARGET_BINS bins of
+    equal size, ties broken by row order)."""
+    if task != "regression":
+        return y.astype(str)
+    bins = min(TARGET_BINS, int(y.notna().sum()))
+    codes = pd.qcut(y.rank(method="first"), bins, labels=False)
+    return pd.Series(codes, index=y.index).astype(str)
 
 
 def _halves(strata: pd.Series, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row numbers of two halves, each stratum split in two (seeded)."""
+    """Row numbers of two halves, each stratum split in two (seeded); the odd row of odd
+    strata goes to either half in turn, so the halves differ by one row at most."""
     rng = np.random.default_rng(seed)
     first, second = [], []
+    odd = 0
     for _, where in strata.groupby(strata, sort=True).indices.items():
         where = rng.permutation(where)
-        cut = len(where) // 2
+        cut = len(where) // 2 + (odd if len(where) % 2 else 0)
+        odd ^= len(where) % 2
         first.append(where[:cut])
         second.append(where[cut:])
     fit, held = np.sort(np.concatenate(first)), np.sort(np.concatenate(second))
@@ -122,32 +183,33 @@ def _reweighted(
 
     train = open_split(store, load_split(store, run["split_id"])).train_valid()
     if column not in train.columns:
-        raise DataError(f"the training rows lack the sensitive column `{column}`")
-    weights = reweighing(train[column], train[target])
-    fitted = []
-    for member in model.members:
-        step = member.steps[-1][0]
-        try:
-            fitted.append(
-                clone(member).fit(
-                    train[model.columns], train[target], **{f"{step}__sample_weight": weights}
-                )
-            )
-        except TypeError as exc:
-            raise DataError(
-                f"the model's `{type(member.steps[-1][1]).__name__}` takes no sample weights, "
-                "so it cannot be reweighted; use --mitigate thresholds"
-            ) from exc
+        raise DataError(
+            f"the training rows lack the sensitive column `{column}`, so they cannot be "
+            "reweighted for it; use --mitigate thresholds"
+        )
+    weights = reweighing(train[column], label_strata(train[target], model.task))
+    fitted = [
+        clone(member).fit(
+            train[model.columns],
+            train[target],
+            **{f"{member.steps[-1][0]}__sample_weight": weights},
+        )
+        for member in model.members
+    ]
     after = model.with_members(fitted, model.weights).predict(held)
+    binned = ", y the target's quantile bin" if model.task == "regression" else ""
     return after, (
-        f"members refit on the {len(train):,} training rows with weights P(g)P(y)/P(g,y) "
-        f"(from {weights.min():.3g} to {weights.max():.3g})"
+        f"members refit on the {len(train):,} training rows with weights P(g)P(y)/P(g,y)"
+        f"{binned} (from {weights.min():.3g} to {weights.max():.3g})"
     )
 
 
 def reweighing(groups: pd.Series, labels: pd.Series) -> np.ndarray:
-    """Kamiran & Calders weights: w(g, y) = P(g) P(y) / P(g, y) for each row."""
-    g = groups.astype(object).fillna("(missing)").astype(str).to_numpy()
+    """Kamiran & Calders weights: w(g, y) = P(g) P(y) / P(g, y) for each row (`labels`:
+    classes, or the bins of a continuous target)."""
+    from loopml.explain.fairness import MISSING
+
+    g = groups.astype(object).fillna(MISSING).astype(str).to_numpy()
     y = labels.astype(str).to_numpy()
     frame = pd.DataFrame({"g": g, "y": y})
     p_g = frame["g"].map(frame["g"].value_counts(normalize=True))
@@ -157,18 +219,22 @@ def reweighing(groups: pd.Series, labels: pd.Series) -> np.ndarray:
 
 
 def _scores(
-    spec: ProjectSpec, model: Any, rows: pd.DataFrame, groups: pd.Series, decided: Any
+    spec: ProjectSpec,
+    model: Any,
+    y: np.ndarray,
+    groups: pd.Series,
+    decided: Any,
 ) -> dict[str, float]:
+    """Accuracy (or MAE) and the gaps between the groups of these rows' decisions."""
     from loopml.explain.fairness import fairness_report
 
-    y = rows[spec.target].to_numpy()
     report = fairness_report(
         model.task,
         y,
         np.asarray(decided),
         pd.DataFrame({"g": groups.to_numpy()}),
         classes=model.classes,
-        min_group_size=spec.fairness.min_group_size if spec.fairness else 30,
+        min_group_size=_min_group_size(spec),
         n_boot=1,
         seed=spec.seed,
     )
@@ -179,3 +245,7 @@ def _scores(
     return {
         "accuracy": float((np.asarray(decided, dtype=object) == y.astype(object)).mean())
     } | gaps
+
+
+def _min_group_size(spec: ProjectSpec) -> int:
+    return spec.fairness.min_group_size if spec.fairness else 30

@@ -22,11 +22,14 @@ import pandas as pd
 from loopml.errors import DataError, NotFoundError, UsageError
 from loopml.explain.summary import (
     MAX_ROWS,
+    SAMPLED_MIN_ROWS,
+    SAMPLED_ROWS,
     GlobalExplanation,
     LocalExplanations,
     global_explanation,
     local_explanations,
 )
+from loopml.progress import Progress
 from loopml.spec import ProjectSpec
 from loopml.store import Store
 
@@ -45,17 +48,28 @@ def explain_model(
     data: pd.DataFrame | str | Path | None = None,
     records: list[Any] | dict[str, Any] | str | None = None,
     top: int = 10,
-    max_rows: int = MAX_ROWS,
+    max_rows: int | None = None,
+    progress: Progress | None = None,
 ) -> GlobalExplanation | LocalExplanations:
     """Explain model `ref`: `records` locally (records, one, or their JSON text), `data`
     globally (a DataFrame or a CSV, Parquet or JSON Lines file), or neither: the global
-    explanation recorded when the model was trained."""
+    explanation recorded when the model was trained.
+
+    `max_rows`: the rows `data` may give at most (a seeded sample beyond); by default
+    MAX_ROWS, or SAMPLED_ROWS shared among the members explained by sampling (model-agnostic,
+    10,000 model evaluations a row each).
+    Columns of the training data the model does not read (the target, excluded sensitive
+    columns, dropped ones) may come with `records` and are ignored, as with `data`."""
     from loopml.runs.scoring import read_input, resolve_model
 
     if data is not None and records is not None:
         raise UsageError("explain either a table (global) or records (local), not both")
     if top < 1:
         raise UsageError(f"--top must be at least 1, got {top}")
+    if max_rows is not None and (data is None or max_rows < 1):
+        raise UsageError(
+            "--max-rows limits the rows of a global explanation: give it with --data, at least 1"
+        )
     if records is not None:
         records = parse_records(records)
     if isinstance(data, str | Path):
@@ -72,6 +86,8 @@ def explain_model(
     run = _run_of(store, spec, str(ref), number)
     explainer = Explainer(model, background_rows(store, run, model), seed=spec.seed)
     if records is not None:
+        unread = _unread_columns(store, run, model)
+        records = [{k: v for k, v in r.items() if k not in unread} for r in records]
         return explain_records(explainer, signature, records, top=top, model_version=number)
     checked = signature.check(data)
     notes = []
@@ -85,11 +101,44 @@ def explain_model(
             f"({first})"
         )
         data = data[checked.valid]
-    result = global_explanation(explainer, data, max_rows=max_rows, seed=spec.seed)
+    limit, budget = _row_budget(explainer, max_rows)
+    result = global_explanation(
+        explainer, data, max_rows=limit, seed=spec.seed, budget=budget, progress=progress
+    )
     result.notes = notes + result.notes
     result.model_version = number
-    result.permutation = (run.get("test_metrics") or {}).get("importance")
+    _with_permutation(result, run)
     return result
+
+
+def _row_budget(explainer: Any, max_rows: int | None) -> tuple[int, str]:
+    """The rows a global explanation may explain, and that budget in words (for its note)."""
+    if max_rows is not None:
+        return max_rows, "--max-rows"
+    sampled = explainer.sampled
+    if not sampled:
+        return MAX_ROWS, f"the row budget of {MAX_ROWS:,}; --max-rows changes it"
+    rows = max(SAMPLED_MIN_ROWS, SAMPLED_ROWS // len(sampled))
+    return rows, (
+        f"the row budget of the model-agnostic (sampled) explainer, {rows} rows for "
+        f"{', '.join(sampled)}; --max-rows changes it"
+    )
+
+
+def _with_permutation(result: GlobalExplanation, run: dict[str, Any]) -> None:
+    """Add the permutation importance measured at training, or the note saying why not."""
+    evaluation = run.get("test_metrics") or {}
+    result.permutation = evaluation.get("importance")
+    if result.permutation is None and evaluation.get("importance_note"):
+        result.notes = [*(result.notes or []), f"at training, {evaluation['importance_note']}"]
+
+
+def _unread_columns(store: Store, run: dict[str, Any], model: Any) -> set[str]:
+    """Columns of the run's data (any version of its lineage) that the model does not read."""
+    from loopml.data.versions import get_version, lineage
+
+    chain = lineage(store, get_version(store, run["dataset_version"]))
+    return {name for version in chain for name in version.column_names} - set(model.columns)
 
 
 def explain_records(
@@ -225,5 +274,5 @@ def _recorded(store: Store, spec: ProjectSpec, ref: str) -> GlobalExplanation:
         )
     result = GlobalExplanation.from_dict(stored)
     result.model_version = number
-    result.permutation = (run.get("test_metrics") or {}).get("importance")
+    _with_permutation(result, run)
     return result

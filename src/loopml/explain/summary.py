@@ -16,12 +16,17 @@ import numpy as np
 import pandas as pd
 
 from loopml.features.columns import Columns
+from loopml.progress import NoProgress
 
 if TYPE_CHECKING:
     from loopml.explain.contributions import Contributions, Explainer
+    from loopml.progress import Progress
 
 MAX_ROWS = 10_000  # rows a global explanation explains at most (a seeded sample beyond)
-PROBE_ROWS = 16  # rows explained first to measure the time per row
+SAMPLED_ROWS = 100  # the same when members are explained by (slow) permutation sampling,
+SAMPLED_MIN_ROWS = 10  # shared among them: 100 for one, 33 for three, 10 at least
+PROBE_ROWS = 4  # rows explained first to measure the time per row
+STEP_SECONDS = 1.0  # the longest a later chunk of rows should take (the progress bar moves)
 PLOT_ROWS = 1_000  # rows kept for the beeswarm plot
 
 
@@ -172,15 +177,20 @@ def global_explanation(
     max_rows: int = MAX_ROWS,
     seconds: float | None = None,
     seed: int = 0,
+    budget: str = "row budget",
+    progress: Progress | None = None,
 ) -> GlobalExplanation:
     """Mean |SHAP| per original column over (a seeded sample of at most `max_rows` of) the
     rows of `frame`; with `seconds`, fewer rows when explaining them all would take longer
-    (the time per row is measured on the first few)."""
+    (the time per row is measured on the first few). `budget` names the row budget in the
+    note of a sample; `progress` is told of every chunk of rows explained."""
     started = time.perf_counter()
     given = len(frame)
     rng = np.random.default_rng(seed)
     order = rng.permutation(given)[:max_rows] if given > max_rows else np.arange(given)
     sample = frame.iloc[order].reset_index(drop=True)
+    progress = progress or NoProgress()
+    progress.phase(f"Explaining {len(sample):,} rows", total=len(sample))
     notes = []
     parts = []
     done, chunk, per_row = 0, PROBE_ROWS, 0.0
@@ -194,14 +204,14 @@ def global_explanation(
         parts.append(explainer.explain(sample.iloc[done : done + chunk]))
         per_row = (time.perf_counter() - begun) / len(parts[-1].values)
         done += len(parts[-1].values)
-        chunk *= 4  # growing chunks: the time per row of small ones overstates it
+        progress.advance(len(parts[-1].values))
+        # growing chunks (the time per row of small ones overstates it), a second at most
+        chunk = max(1, min(chunk * 4, int(STEP_SECONDS / max(per_row, 1e-9))))
     first = parts[0]
     values = np.concatenate([p.values for p in parts], axis=0)
     explained = len(values)
     if explained < given:
-        notes.append(
-            f"explained a seeded sample of {explained:,} of the {given:,} rows (row budget)"
-        )
+        notes.append(f"explained a seeded sample of {explained:,} of the {given:,} rows ({budget})")
     importance = _importance(values, first.columns)
     shown = sample.iloc[: min(explained, PLOT_ROWS)]
     plotted = values[: len(shown)]

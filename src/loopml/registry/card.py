@@ -13,6 +13,7 @@ monitoring check and the approvals (the alias audit log of this version).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ def model_card_data(store: Store, project: str, ref: str) -> dict[str, Any]:
     evaluation = run.get("test_metrics") or {}
     chain = lineage(store, get_version(store, row["dataset_version"]))
     split = store.meta.split(row["split_id"])
+    accesses = store.meta.test_accesses(split["id"])
     made = store.meta.retrain_decisions(project, number)
     checks = store.meta.monitor_checks(project, number)
     approvals = [
@@ -68,10 +70,7 @@ def model_card_data(store: Store, project: str, ref: str) -> dict[str, Any]:
             },
             "refit_on_all_rows": row["refit_all"],
         },
-        "evaluation_data": {
-            "part": "test part (sealed; used once, at training)",
-            "rows": (split["counts"] or {}).get("test"),
-        },
+        "evaluation_data": test_use(accesses) | {"rows": (split["counts"] or {}).get("test")},
         "metrics": _metrics(row, card),
         "primary_metric": row["metric"],
         "improvement": evaluation.get("improvement"),
@@ -79,7 +78,7 @@ def model_card_data(store: Store, project: str, ref: str) -> dict[str, Any]:
         "decision": card.get("decision"),
         "fairness": card.get("fairness"),
         "explanation": _explanation(evaluation),
-        "caveats": caveats(row, run, checks),
+        "caveats": caveats(row, run, checks, accesses),
         "lineage": {
             "datasets": [
                 {"version": v.version, "kind": v.kind, "rows": v.n_rows, "created_at": v.created_at}
@@ -100,8 +99,16 @@ def model_card_data(store: Store, project: str, ref: str) -> dict[str, Any]:
     return jsonable(data)
 
 
-def caveats(row: dict[str, Any], run: dict[str, Any], checks: list[dict[str, Any]]) -> list[str]:
-    """What a user should know before trusting the model, read from its record."""
+def caveats(
+    row: dict[str, Any],
+    run: dict[str, Any],
+    checks: list[dict[str, Any]],
+    accesses: list[dict[str, Any]] | None = None,
+) -> list[str]:
+    """What a user should know before trusting the model, read from its record (and the
+    test-access log of its split)."""
+    from loopml.data.splits import FINAL_EVALUATION
+
     card = row["card"]
     evaluation = run.get("test_metrics") or {}
     notes = list((run["spec"].get("card") or {}).get("caveats") or [])
@@ -111,6 +118,16 @@ def caveats(row: dict[str, Any], run: dict[str, Any], checks: list[dict[str, Any
         notes.append(
             f"Drift sensitivity: the model leans most on {top}; a shift in these columns "
             "moves its predictions most (watch them in `loopml monitor`)."
+        )
+    if evaluation.get("importance_note") and not evaluation.get("importance"):
+        notes.append(f"Explanations: {evaluation['importance_note']}.")
+    others = {a["purpose"] for a in accesses or [] if a["purpose"].startswith(FINAL_EVALUATION)} - {
+        f"{FINAL_EVALUATION} {run['id']}"
+    }
+    if others:
+        notes.append(
+            f"The test part also evaluated {len(others)} other run(s); choosing among runs by "
+            "their test scores makes these numbers optimistic."
         )
     for goal in row["goals"]:
         if goal["status"] == "fail":
@@ -149,6 +166,23 @@ def caveats(row: dict[str, Any], run: dict[str, Any], checks: list[dict[str, Any
     if checks and checks[0]["alerts"]:
         notes.append(f"The latest monitoring check raised {len(checks[0]['alerts'])} alert(s).")
     return notes
+
+
+def test_use(accesses: list[dict[str, Any]]) -> dict[str, Any]:
+    """The evaluation data's part, and how the split's test-access log says it was used:
+    every opening (when, why) and a count per kind (final evaluation, fairness check, …)."""
+    kinds: dict[str, int] = {}
+    for access in accesses:
+        kind = re.split(r" of |:", access["purpose"], maxsplit=1)[0].strip()
+        kinds[kind] = kinds.get(kind, 0) + 1
+    counted = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in kinds.items())
+    times = "once" if len(accesses) == 1 else f"{len(accesses)} times"
+    return {
+        "part": "sealed test part",
+        "opened": len(accesses),
+        "use": f"opened {times}: {counted}" if accesses else "never opened",
+        "accesses": [{"at": a["at"], "purpose": a["purpose"]} for a in accesses],
+    }
 
 
 def _metrics(row: dict[str, Any], card: dict[str, Any]) -> list[dict[str, Any]]:

@@ -38,7 +38,13 @@ def card_markdown(card: dict[str, Any]) -> str:
     if data["refit_on_all_rows"]:
         add("- The deployed model was refit on every row, the test part included")
     add("\n## Evaluation data\n")
-    add(f"The {card['evaluation_data']['part']}: {fmt(card['evaluation_data']['rows'])} rows.")
+    evaluation = card["evaluation_data"]
+    add(
+        f"The {evaluation['part']}: {fmt(evaluation['rows'])} rows. The split's test-access "
+        f"log shows it {evaluation['use']}.\n"
+    )
+    for access in evaluation["accesses"]:
+        add(f"- {access['at'][:19]} UTC: {access['purpose']}")
     add("\n## Metrics\n")
     add("| metric | test | 95% interval | baseline |")
     add("|---|---|---|---|")

@@ -75,7 +75,8 @@ class EvaluationView:
     `paired_improvement` result for the primary metric, or None); `goals` (`check_goals`
     results); `business` ({"tp", "fp", "tn", "fn", "threshold", "expected_value",
     "baseline_expected_value"}, or None); `feature_importance` ([{"feature", "importance",
-    "std"}] permutation importance on the test rows, or None); `shap` (a
+    "std"}] permutation importance on the test rows, or None, and `importance_note`: why
+    not); `shap` (a
     `loopml.explain.GlobalExplanation` of the test rows, or None).
     """
 
@@ -104,6 +105,7 @@ class EvaluationView:
     goals: list[dict[str, Any]] = field(default_factory=list)
     business: Mapping[str, Any] | None = None
     feature_importance: list[dict[str, Any]] | None = None
+    importance_note: str | None = None  # why no permutation importance was computed
     shap: Any = None  # a loopml.explain GlobalExplanation of the test rows, or None
     refit_all: bool = False
     notes: list[str] = field(default_factory=list)
@@ -127,6 +129,7 @@ def render_evaluation_report(view: EvaluationView) -> str:
         "business": _business(view.business),
         "diagnostics": _diagnostics(view, eval_plots),
         "importance": _importance(view, eval_plots),
+        "importance_note": view.importance_note,
         "shap": _shap(view),
         "leaderboard": _leaderboard(view, eval_plots),
         "notes": [str(note) for note in view.notes],

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from loopml.evaluate import best_threshold, business_threshold
+from loopml.evaluate.importance import MAX_ROWS, importance_predictions
 from loopml.evaluate.metrics import THRESHOLDED_METRICS
+from loopml.explain.stage import TRAINING_SECONDS
 from loopml.search.budget import FIXED_RESERVE_S, Budget
 from loopml.search.ensemble import Ensemble, greedy_ensemble
 from loopml.search.trials import Candidate, TrialData
@@ -24,11 +26,26 @@ def refit_seconds(data: TrialData, candidate: Candidate) -> float:
 def final_reserve(
     data: TrialData, ranked: list[Candidate], n_test: int, ensemble: bool, refits: float
 ) -> float:
+    """Seconds the steps after the search are expected to take with the best candidates."""
     top = ranked[: 4 if ensemble else 1]
     refit = refits * sum(refit_seconds(data, c) for c in top)
+    return refit + _evaluation_seconds(data, top, n_test) + FIXED_RESERVE_S + REPORT_SECONDS
+
+
+def _evaluation_seconds(data: TrialData, members: list[Candidate], n_test: int) -> float:
+    """Seconds the test evaluation of a model of `members` is expected to take: its test
+    predictions and the permutation importance's, and the SHAP explanation."""
+    return sum(_predict_seconds(data, c, n_test) for c in members) + TRAINING_SECONDS
+
+
+def _predict_seconds(data: TrialData, candidate: Candidate, n_test: int) -> float:
+    """A member's share of the test evaluation: 3 predictions of the test rows and the
+    permutation importance's 1 + repeats × columns of at most MAX_ROWS of them, at the time
+    per row measured in its trial."""
     valid_rows = max(1.0, np.mean([len(v) for _, v in data.folds]))
-    predict = sum(c.predict_s / max(1, len(c.fold_scores)) * n_test / valid_rows for c in top)
-    return refit + 3 * predict + FIXED_RESERVE_S + REPORT_SECONDS
+    per_row = candidate.predict_s / max(1, len(candidate.fold_scores)) / valid_rows
+    importance = importance_predictions(data.X.shape[1]) * min(n_test, MAX_ROWS)
+    return per_row * (3 * n_test + importance)
 
 
 def choose_model(
@@ -73,15 +90,18 @@ def trim_to_time(
     budget: Budget,
     notes: list[str],
     refits: float,
+    n_test: int,
 ) -> Ensemble:
-    """`chosen`, or as many of its heaviest-weighted members as the time left can refit."""
+    """`chosen`, or as many of its heaviest-weighted members as the time left can refit and
+    evaluate on the test part."""
     if len(chosen.members) == 1:
         return chosen
-    left = budget.remaining() - FIXED_RESERVE_S - REPORT_SECONDS
+    left = budget.remaining() - FIXED_RESERVE_S - REPORT_SECONDS - TRAINING_SECONDS
     order = sorted(range(len(chosen.members)), key=lambda i: -chosen.weights[i])
     kept, needed = [], 0.0
     for i in order:
-        seconds = refits * refit_seconds(data, chosen.members[i])
+        member = chosen.members[i]
+        seconds = refits * refit_seconds(data, member) + _predict_seconds(data, member, n_test)
         if kept and needed + seconds > left:
             break
         kept.append(i)
@@ -99,7 +119,7 @@ def trim_to_time(
     if len(kept) == 1 or not data.better(reduced.score, best.score):
         reduced = Ensemble([best], [1.0], float(best.score), best.oof)
     notes.append(
-        f"refitting all {len(chosen.members)} members of the ensemble would not fit the time "
-        f"left; {reduced.name} was refitted instead"
+        f"refitting and evaluating all {len(chosen.members)} members of the ensemble would not "
+        f"fit the time left; {reduced.name} was refitted instead"
     )
     return reduced

@@ -12,7 +12,8 @@ import pandas as pd
 
 from loopml.errors import DataError
 from loopml.evaluate.final import evaluate_on_test
-from loopml.evaluate.importance import permutation_importance
+from loopml.evaluate.importance import MAX_ROWS as IMPORTANCE_ROWS
+from loopml.evaluate.importance import importance_predictions, permutation_importance
 from loopml.models import get_family
 from loopml.models.trained import Calibration, TrainedModel
 from loopml.progress import Progress
@@ -95,7 +96,9 @@ def evaluate_model(
         p = model.predict_proba(frame)
         return p[:, 1] if data.task == "binary" else p
 
+    started = time.perf_counter()
     prediction = predict(test)
+    predict_s = time.perf_counter() - started
     evaluation = evaluate_on_test(
         data.task,
         data.metric,
@@ -108,20 +111,49 @@ def evaluate_model(
         value=spec.train.value,
         seed=spec.seed,
     )
-
-    deadline = time.perf_counter() + budget.remaining() - REPORT_SECONDS - FIXED_RESERVE_S
-    evaluation["importance"] = permutation_importance(
-        predict,
-        test[model.columns],
-        y_test,
-        data.metric,
-        task=data.task,
-        classes=data.classes,
-        threshold=threshold,
-        seed=spec.seed,
-        deadline=deadline,
+    evaluation["importance"], evaluation["importance_note"] = _importance(
+        spec, data, model, test, predict, threshold, budget, predict_s
     )
     return evaluation, prediction
+
+
+def _importance(
+    spec: ProjectSpec,
+    data: TrialData,
+    model: TrainedModel,
+    test: pd.DataFrame,
+    predict: Any,
+    threshold: float,
+    budget: Budget,
+    predict_s: float,
+) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """The permutation importance on the test rows, or None and why it was not computed: its
+    predictions (timed from the one just made) must fit in the time budget."""
+    deadline = time.perf_counter() + budget.remaining() - REPORT_SECONDS - FIXED_RESERVE_S
+    rows = min(len(test), IMPORTANCE_ROWS)
+    predictions = importance_predictions(len(model.columns))
+    needed = predict_s * rows / len(test) * predictions
+    importance = None
+    if time.perf_counter() + needed <= deadline:
+        importance = permutation_importance(
+            predict,
+            test[model.columns],
+            test[spec.target],
+            data.metric,
+            task=data.task,
+            classes=data.classes,
+            threshold=threshold,
+            seed=spec.seed,
+            deadline=deadline,
+        )
+    if importance is not None:
+        return importance, None
+    left = max(0.0, deadline - time.perf_counter())
+    return None, (
+        f"no permutation importance: its {predictions} predictions of {rows:,} test rows "
+        f"need about {needed:.1f} s and {left:.1f} s of the time budget were left; a larger "
+        "--time-budget computes it"
+    )
 
 
 def explain_test(
@@ -235,6 +267,7 @@ def write_train_report(
         goals=evaluation["goals"],
         business=evaluation["business"],
         feature_importance=evaluation.get("importance"),
+        importance_note=evaluation.get("importance_note"),
         shap=explanation,
         refit_all=refit_all,
         notes=notes,

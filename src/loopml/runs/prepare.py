@@ -80,9 +80,15 @@ def prepare_training(
     frame = join_valid(train, valid) if valid is not None and len(valid) else train
     features = [c for c in frame.columns if roles.get(c) in FEATURE_ROLES]
     if spec.fairness is not None:
-        from loopml.explain.fairness_stage import sensitive_frame
+        from loopml.explain.fairness_stage import check_sensitive
 
-        sensitive_frame(frame, spec.fairness.sensitive, "the training data")
+        check_sensitive(
+            spec.fairness.sensitive,
+            target=spec.target,
+            drop_columns=spec.cleaning.drop_columns,
+            present=list(frame.columns),
+            where="the training data",
+        )
         if spec.fairness.exclude_from_features:
             features = [c for c in features if c not in spec.fairness.sensitive]
     _check_inputs(spec, frame, features, roles)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from loopml.data.splits import FINAL_EVALUATION
 from loopml.errors import DataError, LoopmlError
 from loopml.models import Family, families_for, get_family
 from loopml.models.custom import custom_family
@@ -152,8 +153,8 @@ def _train(
         raise DataError(_nothing_fitted(search, budget, len(prepared.frame), before_search))
     progress.phase("Choosing: ensemble, calibration, threshold")
     chosen, ensemble = choose_model(data, ranked, spec)
-    refits = _refits(options, spec, data, int(prepared.split.counts.get("test", 0)))
-    chosen = trim_to_time(data, chosen, ranked[0], budget, search.notes, refits)
+    refits = _refits(options, spec, data, n_test)
+    chosen = trim_to_time(data, chosen, ranked[0], budget, search.notes, refits, n_test)
     if ensemble is not None and chosen is not ensemble:
         ensemble = chosen if len(chosen.members) > 1 else None
     calibration, calibration_report = None, None
@@ -177,7 +178,7 @@ def _train(
         names=[m.name for m in chosen.members][: len(members)],
     )
     progress.phase("Evaluating on the test part")
-    test = prepared.view.unseal_test(f"final evaluation of run {run_id}")
+    test = prepared.view.unseal_test(f"{FINAL_EVALUATION} {run_id}")
     evaluation, test_prediction = evaluate_model(spec, data, model, test, threshold, budget)
     explanation, explain_note = explain_test(spec, data, model, test, budget)
     if spec.fairness is not None:
@@ -222,6 +223,8 @@ def _train(
     notes = list(search.notes)
     if prepared.data.folds.note:
         notes.append(prepared.data.folds.note)
+    if evaluation["importance_note"]:
+        notes.append(evaluation["importance_note"])
     if explain_note:
         notes.append(explain_note)
     report_path = write_train_report(
