@@ -11,7 +11,8 @@ numbers from a `Columns` (or a DataFrame) with plain NumPy:
   block, target encoding, scaled) is tabulated once for every category seen in training,
   an unseen one and a missing one, by running the fitted steps on those values; scoring
   looks the values up;
-- LightGBM's booster is called directly; other estimators get the preprocessed array.
+- LightGBM's booster is called directly; scikit-learn trees and forests are walked with
+  NumPy (`FlatForest`) for fewer than 128 rows; other estimators get the preprocessed array.
 
 A step of a kind this module does not know (a user's transformer) is run through its fitted
 scikit-learn object on a DataFrame of its columns, so every model compiles and scores the
@@ -41,12 +42,14 @@ from loopml.features.columns import Columns, as_columns
 from loopml.features.datetimes import DatetimeFeatures
 from loopml.features.frames import as_categories, as_floats, as_numbers, category_texts
 from loopml.features.preprocess import original_column
+from loopml.models.forest import FlatForest
 from loopml.models.trained import TrainedModel
 
 _UNSEEN = "\x00loopml: a category not seen in training"
 _PER_COLUMN_STEPS = (OrdinalEncoder, OneHotEncoder, TargetEncoder, SimpleImputer, StandardScaler)
 _SMALL = 64  # below this many rows a dict lookup beats a hash-table index
 _THREADS_FROM = 64  # rows from which the booster predicts on several threads
+_FLAT_BELOW = 128  # rows below which NumPy walks a forest faster than scikit-learn does
 
 
 def compile_model(model: TrainedModel, *, threads: int | None = None) -> TrainedModel:
@@ -78,6 +81,7 @@ class CompiledPipeline:
             if step != "drop" and _width(preprocessor.output_indices_[name]) > 0
         ]
         self.booster = _lightgbm_booster(self.estimator)
+        self.forest = FlatForest.of(self.estimator)
 
     @property
     def classes_(self) -> Any:
@@ -100,6 +104,8 @@ class CompiledPipeline:
         if self.booster is not None:
             raw = self._boost(X)
             return np.column_stack([1.0 - raw, raw]) if raw.ndim == 1 else raw
+        if self.forest is not None and len(X) < _FLAT_BELOW:
+            return self.forest.predict_proba(X)
         return self.estimator.predict_proba(X)
 
     def predict(self, data: Any) -> np.ndarray:
@@ -109,6 +115,8 @@ class CompiledPipeline:
         X = self.transform(data)
         if self.booster is not None and not hasattr(self.estimator, "classes_"):
             return self._boost(X)
+        if self.forest is not None and len(X) < _FLAT_BELOW and not self.forest.classifier:
+            return self.forest.predict(X)
         out = self.estimator.predict(X)
         labels = getattr(self.pipeline, "labels_", None)  # XGBoost's encoded classes
         return out if labels is None else np.asarray(labels, dtype=object)[out.astype(int)]
