@@ -557,16 +557,17 @@ class Project:
         row: dict[str, Any] | list[dict[str, Any]] | str | None = None,
         top: int = 10,
         max_rows: int | None = None,
+        time_budget: float | None = None,
         progress: Any = None,
     ) -> Any:
         """SHAP explanation of model `ref` per original input column.
 
         `data` (a file path or a DataFrame): global, what drives the model over those rows
         (at most `max_rows` of them, a seeded sample beyond: by default 10,000, or 100
-        shared among the members that need the sampled, model-agnostic explainer). `row` (a
-        record, a list of
-        them, or their JSON text): local, each record's top contributions. Neither: the
-        global explanation recorded at training (test rows). `progress`: a
+        shared among the members that need the sampled, model-agnostic explainer; and at
+        most `time_budget` seconds, by default 60 unless `max_rows` is given). `row` (a
+        record, a list of them, or their JSON text): local, each record's top contributions.
+        Neither: the global explanation recorded at training (test rows). `progress`: a
         `loopml.progress.Progress` told of the rows explained.
         """
         from loopml.explain.stage import explain_model
@@ -579,6 +580,7 @@ class Project:
             records=row,
             top=top,
             max_rows=max_rows,
+            time_budget=time_budget,
             progress=progress,
         )
 

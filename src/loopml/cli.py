@@ -882,6 +882,14 @@ def explain(
             "e.g. kNN).",
         ),
     ] = None,
+    time_budget: Annotated[
+        float | None,
+        typer.Option(
+            "--time-budget",
+            help="Global: seconds at most, fewer rows (a seeded sample) when all would take "
+            "longer (default 60; none with --max-rows).",
+        ),
+    ] = None,
     report: Annotated[
         Path | None,
         typer.Option("--report", help="Global: where to write the HTML page (default: reports/)."),
@@ -901,7 +909,13 @@ def explain(
     project = _project()
     with _progress(not as_json) as progress:
         result = project.explain(
-            model, data=data, row=row, top=top, max_rows=max_rows, progress=progress
+            model,
+            data=data,
+            row=row,
+            top=top,
+            max_rows=max_rows,
+            time_budget=time_budget,
+            progress=progress,
         )
     page = None
     if data is not None or report is not None:

@@ -178,4 +178,4 @@ def test_a_time_budget_explains_fewer_rows(datasets: dict[str, Data]) -> None:
     explainer = Explainer(model, data.X_train.iloc[:40], seed=SEED)
     result = global_explanation(explainer, data.X_test, seconds=0.5, seed=SEED)
     assert 0 < result.rows < len(data.X_test)
-    assert "row budget" in result.notes[0]
+    assert "time budget" in result.notes[0] and "ms a row" in result.notes[0]

@@ -119,6 +119,19 @@ def test_a_sampled_explainer_has_its_own_row_budget_and_shows_progress(
     assert sum(progress.advances) == 40 and len(progress.advances) > 1
 
 
+def test_a_time_budget_explains_a_sample_and_says_so(knn_project: Path, tmp_path: Path) -> None:
+    planted(300, seed=3).to_csv(tmp_path / "sample.csv", index=False)
+    sample = str(tmp_path / "sample.csv")
+    args = ["explain", "1", "--data", sample, "--max-rows", "300", "--time-budget", "1"]
+    result = run_json(*args, cwd=knn_project)
+    assert 0 < result["rows"] < 300 and result["rows_given"] == 300
+    [note] = [n for n in result["notes"] if "seeded sample" in n]
+    assert "ms a row" in note and "time budget of 1 s" in note and "--time-budget" in note
+    for bad in (["--data", sample, "--time-budget", "0"], ["--row", "{}", "--time-budget", "5"]):
+        proc = loopml("explain", "1", *bad, cwd=knn_project)
+        assert proc.returncode == 2 and "--time-budget" in proc.stderr, proc.stderr
+
+
 class _Recorder:
     """A Progress that remembers what it was told."""
 

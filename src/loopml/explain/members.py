@@ -127,7 +127,7 @@ class LightGBMValues:
 class TreeValues:
     """shap's exact path-dependent TreeSHAP for scikit-learn trees and forests."""
 
-    method = "tree SHAP"
+    method = "tree SHAP (scikit-learn trees)"
 
     def __init__(self, member: Any) -> None:
         with warnings.catch_warnings():  # shap's own colour maps use deprecated matplotlib calls

@@ -27,7 +27,7 @@ def _print_global(result: GlobalExplanation, top: int) -> None:
     version = "" if result.model_version is None else f" of model version {result.model_version}"
     console.print(
         f"What drives the predictions{version}: mean |SHAP| over {result.rows:,} rows, "
-        f"in {result.space} ({', '.join(result.methods)})"
+        f"in {result.space}; by {' and '.join(result.methods)}"
     )
     permutation = {p["feature"]: p for p in result.permutation or []}
     table = Table(show_edge=False, pad_edge=False)

@@ -38,6 +38,7 @@ MAX_RECORDS = 100  # rows a local explanation takes at once (the server's /expla
 SHOWN_ERRORS = 3  # bad fields named in an error message
 TRAINING_SECONDS = 1.0  # time the explanation made at training may take, at most
 TRAINING_ROWS = 2_000  # test rows it explains at most
+SECONDS = 60.0  # time a global explanation takes at most unless told (deep forests are slow)
 
 
 def explain_model(
@@ -49,11 +50,15 @@ def explain_model(
     records: list[Any] | dict[str, Any] | str | None = None,
     top: int = 10,
     max_rows: int | None = None,
+    time_budget: float | None = None,
     progress: Progress | None = None,
 ) -> GlobalExplanation | LocalExplanations:
     """Explain model `ref`: `records` locally (records, one, or their JSON text), `data`
     globally (a DataFrame or a CSV, Parquet or JSON Lines file), or neither: the global
     explanation recorded when the model was trained.
+
+    `time_budget`: the seconds `data` may take at most (fewer rows, a seeded sample, when
+    all would take longer); by default SECONDS, or none when `max_rows` is given.
 
     `max_rows`: the rows `data` may give at most (a seeded sample beyond); by default
     MAX_ROWS, or SAMPLED_ROWS shared among the members explained by sampling (model-agnostic,
@@ -69,6 +74,11 @@ def explain_model(
     if max_rows is not None and (data is None or max_rows < 1):
         raise UsageError(
             "--max-rows limits the rows of a global explanation: give it with --data, at least 1"
+        )
+    if time_budget is not None and (data is None or not time_budget > 0):
+        raise UsageError(
+            "--time-budget limits the seconds of a global explanation: give it with --data, "
+            "more than 0"
         )
     if records is not None:
         records = parse_records(records)
@@ -102,8 +112,18 @@ def explain_model(
         )
         data = data[checked.valid]
     limit, budget = _row_budget(explainer, max_rows)
+    seconds = time_budget if time_budget is not None else None if max_rows else SECONDS
     result = global_explanation(
-        explainer, data, max_rows=limit, seed=spec.seed, budget=budget, progress=progress
+        explainer,
+        data,
+        max_rows=limit,
+        seconds=seconds,
+        seed=spec.seed,
+        budget=budget,
+        time_budget=f"the time budget of {seconds:g} s; --time-budget changes it"
+        if seconds
+        else "",
+        progress=progress,
     )
     result.notes = notes + result.notes
     result.model_version = number
@@ -243,7 +263,14 @@ def explain_at_training(
         background = sample_rows(train[model.columns], BACKGROUND_ROWS, seed)
     explainer = Explainer(compile_model(model), background, seed=seed)
     return global_explanation(
-        explainer, test[model.columns], max_rows=TRAINING_ROWS, seconds=seconds, seed=seed
+        explainer,
+        test[model.columns],
+        max_rows=TRAINING_ROWS,
+        seconds=seconds,
+        seed=seed,
+        budget=f"at most {TRAINING_ROWS:,} at training",
+        time_budget="the time training keeps for it; `loopml explain MODEL --data FILE` "
+        "explains more",
     )
 
 

@@ -1,7 +1,7 @@
 """Explanations as plain data: the top contributions of a row, and importance over many rows.
 
 local = local_explanations(contributions, rows, top=10)   # LocalExplanation per row
-overall = global_explanation(explainer, frame, max_rows=10_000, seconds=30)
+overall = global_explanation(explainer, frame, max_rows=10_000, seconds=60)
 overall.to_dict()  # importance per original column: mean |SHAP|, mean SHAP
 """
 
@@ -178,12 +178,13 @@ def global_explanation(
     seconds: float | None = None,
     seed: int = 0,
     budget: str = "row budget",
+    time_budget: str = "time budget",
     progress: Progress | None = None,
 ) -> GlobalExplanation:
     """Mean |SHAP| per original column over (a seeded sample of at most `max_rows` of) the
     rows of `frame`; with `seconds`, fewer rows when explaining them all would take longer
-    (the time per row is measured on the first few). `budget` names the row budget in the
-    note of a sample; `progress` is told of every chunk of rows explained."""
+    (the time per row is measured on the first few). `budget` and `time_budget` name the
+    two budgets in the note of a sample; `progress` is told of every chunk of rows explained."""
     started = time.perf_counter()
     given = len(frame)
     rng = np.random.default_rng(seed)
@@ -193,12 +194,13 @@ def global_explanation(
     progress.phase(f"Explaining {len(sample):,} rows", total=len(sample))
     notes = []
     parts = []
-    done, chunk, per_row = 0, PROBE_ROWS, 0.0
+    done, chunk, per_row, timed = 0, PROBE_ROWS, 0.0, False
     while done < len(sample):
         if parts and seconds is not None:
             left = seconds - (time.perf_counter() - started)
             chunk = min(chunk, int(left / max(per_row, 1e-9)))
             if chunk <= 0:
+                timed = True
                 break
         begun = time.perf_counter()
         parts.append(explainer.explain(sample.iloc[done : done + chunk]))
@@ -210,7 +212,13 @@ def global_explanation(
     first = parts[0]
     values = np.concatenate([p.values for p in parts], axis=0)
     explained = len(values)
-    if explained < given:
+    if timed:
+        notes.append(
+            f"explained a seeded sample of {explained:,} of the {given:,} rows: at "
+            f"{per_row * 1000:,.0f} ms a row, all {len(sample):,} would take about "
+            f"{per_row * len(sample):,.0f} s ({time_budget})"
+        )
+    elif explained < given:
         notes.append(f"explained a seeded sample of {explained:,} of the {given:,} rows ({budget})")
     importance = _importance(values, first.columns)
     shown = sample.iloc[: min(explained, PLOT_ROWS)]
