@@ -14,31 +14,16 @@ of each for 1 to 1,000 rows with the ratio scikit-learn / loopml (above 1: loopm
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 import numpy as np
+from _common import median_s
 from sklearn.datasets import load_digits
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 
 from loopml.models.forest import FlatForest
 
 ROWS = (1, 8, 32, 64, 127, 256, 1000)
-
-
-def median_ms(call: Callable[[], Any], repeats: int) -> float:
-    """The median wall time of `call`, in ms, over `repeats` calls after three warm-ups."""
-    for _ in range(3):
-        call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def main() -> None:
@@ -59,8 +44,8 @@ def main() -> None:
         for rows in ROWS:
             part = X[:rows]
             repeats = max(3, args.repeats * 8 // (8 + rows // 16))
-            theirs = median_ms(partial(forest.predict_proba, part), repeats)
-            ours = median_ms(partial(flat.predict_proba, part), repeats)
+            theirs = median_s(partial(forest.predict_proba, part), repeats) * 1000
+            ours = median_s(partial(flat.predict_proba, part), repeats) * 1000
             name = kind.__name__.removesuffix("Classifier")
             print(f"{name:<14}{rows:>6}{theirs:>18.2f}{ours:>12.2f}{theirs / ours:>8.1f}")
 

@@ -20,28 +20,13 @@ the ratio ONNX / loopml (below 1: ONNX is faster).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from _common import find_loopml
+from _common import find_loopml, median_s
 from serve_http import TREES, make_project
-
-
-def median_s(call: Callable[[], Any], repeats: int) -> float:
-    """The median wall time of `call` over `repeats` calls (after a few warm-up calls)."""
-    for _ in range(min(10, repeats)):
-        call()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
