@@ -112,7 +112,7 @@ def explain_model(
         )
         data = data[checked.valid]
     limit, budget = _row_budget(explainer, max_rows)
-    seconds = time_budget if time_budget is not None else None if max_rows else SECONDS
+    seconds, time_words = _time_budget(time_budget, max_rows)
     result = global_explanation(
         explainer,
         data,
@@ -120,9 +120,7 @@ def explain_model(
         seconds=seconds,
         seed=spec.seed,
         budget=budget,
-        time_budget=f"the time budget of {seconds:g} s; --time-budget changes it"
-        if seconds
-        else "",
+        time_budget=time_words,
         progress=progress,
     )
     result.notes = notes + result.notes
@@ -143,6 +141,15 @@ def _row_budget(explainer: Any, max_rows: int | None) -> tuple[int, str]:
         f"the row budget of the model-agnostic (sampled) explainer, {rows} rows for "
         f"{', '.join(sampled)}; --max-rows changes it"
     )
+
+
+def _time_budget(time_budget: float | None, max_rows: int | None) -> tuple[float | None, str]:
+    """The seconds a global explanation may take (none when only --max-rows is given), and
+    that budget in words (for its note)."""
+    if time_budget is None and max_rows is not None:
+        return None, ""
+    seconds = SECONDS if time_budget is None else time_budget
+    return seconds, f"the time budget of {seconds:g} s; --time-budget changes it"
 
 
 def _with_permutation(result: GlobalExplanation, run: dict[str, Any]) -> None:

@@ -3,8 +3,8 @@
 A forest's `predict_proba` runs each tree through joblib and its own input checks: ~20 ms
 for one row of a 300-tree forest, nearly all of it Python per tree. `FlatForest` lays every
 tree's nodes end to end once and walks all trees together, one NumPy step per level for the
-paths not at a leaf yet, deciding as scikit-learn does: the input rounded to float32, `x <= threshold`
-goes left, NaN goes to the side `missing_go_to_left` says. A classifier's leaves are the
+paths not at a leaf yet, deciding as scikit-learn does: the input rounded to float32,
+`x <= threshold` goes left, NaN goes to the side `missing_go_to_left` says. A classifier's leaves are the
 normalised class fractions, averaged over trees; a regressor's are the leaf means.
 
 Past a hundred rows or so scikit-learn's compiled loop is faster; `CompiledPipeline` keeps
@@ -21,36 +21,34 @@ import numpy as np
 MAX_NODES = 5_000_000
 
 
+def leaf_outputs(tree: Any, classifier: bool) -> np.ndarray:
+    """What each node of a fitted scikit-learn tree (`tree_`) outputs, (nodes, K): a
+    classifier's normalised class fractions (all 0 stays 0), a regressor's mean, as float64."""
+    values = tree.value[:, 0, :].astype(np.float64)
+    if not classifier:
+        return values
+    totals = values.sum(axis=1, keepdims=True)
+    return values / np.where(totals == 0.0, 1.0, totals)
+
+
 class FlatForest:
     """The trees of a fitted scikit-learn forest, as flat arrays."""
 
     def __init__(self, estimator: Any) -> None:
         trees = [t.tree_ for t in estimator.estimators_]
         self.classifier = hasattr(estimator, "classes_")
-        starts = np.cumsum([0] + [t.node_count for t in trees])
-        self.roots = starts[:-1].astype(np.int32)
-        left, right, feature, threshold, missing_left, values = [], [], [], [], [], []
-        for start, tree in zip(starts, trees, strict=False):
-            leaf = tree.children_left == -1
-            own = np.arange(tree.node_count) + start
-            left.append(np.where(leaf, own, tree.children_left + start))
-            right.append(np.where(leaf, own, tree.children_right + start))
-            feature.append(np.where(leaf, 0, tree.feature))
-            threshold.append(np.where(leaf, np.inf, tree.threshold))
-            missing = getattr(tree, "missing_go_to_left", None)
-            missing_left.append(leaf if missing is None else (np.asarray(missing, bool) | leaf))
-            value = tree.value[:, 0, :].astype(np.float64)
-            if self.classifier:
-                totals = value.sum(axis=1, keepdims=True)
-                value = value / np.where(totals == 0.0, 1.0, totals)
-            values.append(value)
-        self.left = np.concatenate(left).astype(np.int32)
-        self.right = np.concatenate(right).astype(np.int32)
-        self.feature = np.concatenate(feature).astype(np.int32)
-        self.threshold = np.concatenate(threshold).astype(np.float64)
-        self.missing_left = np.concatenate(missing_left)
-        self.is_leaf = self.left == np.arange(len(self.left))
-        self.values = np.concatenate(values)  # (nodes, classes) or (nodes, 1)
+        counts = [t.node_count for t in trees]
+        starts = np.cumsum([0, *counts[:-1]])
+        self.roots = starts.astype(np.int32)
+        shift = np.repeat(starts, counts)  # each node's tree's first index
+        children_left = np.concatenate([t.children_left for t in trees])
+        self.is_leaf = children_left == -1  # a leaf's children are never read: its path stops
+        self.left = (children_left + shift).astype(np.int32)
+        self.right = (np.concatenate([t.children_right for t in trees]) + shift).astype(np.int32)
+        self.feature = np.concatenate([t.feature for t in trees]).astype(np.int32)
+        self.threshold = np.concatenate([t.threshold for t in trees]).astype(np.float64)
+        self.missing_left = np.concatenate([t.missing_go_to_left for t in trees]).astype(bool)
+        self.values = np.concatenate([leaf_outputs(t, self.classifier) for t in trees])
 
     @classmethod
     def of(cls, estimator: Any) -> FlatForest | None:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from loopml.errors import ExportError
+from loopml.models.forest import leaf_outputs
 
 _LEQ, _MEMBER = 0, 6  # nodes_modes: BRANCH_LEQ, BRANCH_MEMBER
 _FIELDS = ("feature", "split", "mode", "true", "true_leaf", "false", "false_leaf", "missing")
@@ -139,11 +140,7 @@ def sklearn_forest(estimators: list[Any], n_classes: int | None) -> Forest:
         tree = estimator.tree_
         if tree.n_outputs != 1:
             raise ExportError.no_onnx_form("a tree with several outputs")
-        values = tree.value[:, 0, :].astype(np.float64)
-        if n_classes is not None:
-            totals = values.sum(axis=1, keepdims=True)
-            totals[totals == 0.0] = 1.0
-            values = values / totals
+        values = leaf_outputs(tree, classifier=n_classes is not None)
         for target in range(forest.n_targets):
             forest.tree(_sklearn_node(forest, tree, values[:, target] * weight, 0, target))
     return forest
